@@ -1,0 +1,3 @@
+from .config import load_config, prepare_run
+
+__all__ = ['load_config', 'prepare_run']

@@ -1,0 +1,10 @@
+from .gta import GTADataset
+from .mini_datasets import MiniSourceDataset, MiniTargetDataset
+from .synthia import SynthiaDataset
+from .transforms import PackUDAInputs, RecordedRandomCrop
+from .uda_dataset import UDADataset
+
+__all__ = [
+    'GTADataset', 'SynthiaDataset', 'MiniSourceDataset', 'MiniTargetDataset',
+    'UDADataset', 'PackUDAInputs', 'RecordedRandomCrop'
+]

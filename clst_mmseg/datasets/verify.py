@@ -1,0 +1,335 @@
+"""Check datasets on disk against the configs that will read them, before a
+long run finds out.
+
+:func:`verify_dataset` checks one folder dataset (files, label values,
+image/label sizes); :func:`verify_config` walks every dataloader of a config,
+recursing into wrapper datasets, and checks that the model's heads predict as
+many classes as the datasets define.
+"""
+import copy
+import inspect
+import os
+import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+from PIL import Image
+
+from .cityscapes_labels import IGNORE_INDEX
+
+MAX_PROBLEM_LINES = 20
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+LABEL_MODES = ('L', 'P', 'I', 'I;16', 'I;16B', 'I;16L')
+
+
+class DatasetVerificationError(ValueError):
+    """Problems found in a dataset or config, one line each.
+
+    Args:
+        header (str): What was checked.
+        problems (list[str]): One line per problem, naming the file or key.
+    """
+
+    def __init__(self, header: str, problems: List[str]) -> None:
+        self.problems = list(problems)
+        lines = [f'{header}: {len(self.problems)} problem(s)']
+        lines += [f'  {p}' for p in self.problems[:MAX_PROBLEM_LINES]]
+        if len(self.problems) > MAX_PROBLEM_LINES:
+            lines.append(
+                f'  ... and {len(self.problems) - MAX_PROBLEM_LINES} more')
+        super().__init__('\n'.join(lines))
+
+
+@dataclass
+class _Checked:
+    """Outcome of checking one dataset config."""
+    name: str
+    problems: List[str]
+    num_classes: Optional[int] = None  # classes the dataset yields
+
+
+def _resolve_type(type_: Any) -> type:
+    if isinstance(type_, type):
+        return type_
+    cls = DATASETS.get(type_) if isinstance(type_, str) else None
+    if cls is None:
+        raise DatasetVerificationError(
+            f'dataset type {type_!r}',
+            [f'unknown dataset type {type_!r}: not registered in mmseg\'s '
+             'DATASETS registry (is the module defining it imported?)'])
+    return cls
+
+
+def _build_lazily(cls: type, cfg: dict) -> BaseSegDataset:
+    """Instantiate a folder dataset without loading its file list."""
+    cfg = dict(cfg, pipeline=[], lazy_init=True)
+    accepted = inspect.signature(cls.__init__).parameters
+    if 'require_labels' not in accepted:
+        cfg.pop('require_labels', None)
+    return cls(**cfg)
+
+
+def _label_values(path: str) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    """Distinct values of a label file, or a problem description."""
+    with Image.open(path) as img:
+        if img.mode not in LABEL_MODES:
+            return None, (f'expected a single-channel label PNG, got PIL '
+                          f'mode {img.mode}')
+        arr = np.asarray(img)
+    if arr.dtype == np.uint8:
+        return np.flatnonzero(np.bincount(arr.ravel(), minlength=256)), None
+    return np.unique(arr), None
+
+
+def _check_item(item: dict, require_labels: bool, check_values: bool,
+                allowed: np.ndarray, allowed_text: str) -> List[str]:
+    """Check one image and its label; returns problem lines."""
+    img_path = item['img_path']
+    try:
+        with Image.open(img_path) as img:
+            img_size = img.size  # header only, no pixel decoding
+    except FileNotFoundError:
+        return [f'{img_path}: image file listed but missing']
+    except Exception as e:
+        return [f'{img_path}: cannot read the image header ({e})']
+    seg_path = item.get('seg_map_path')
+    if not require_labels or seg_path is None:
+        return []
+    if not osp.isfile(seg_path):
+        return [f'{seg_path}: missing label file (expected for {img_path})']
+    try:
+        with Image.open(seg_path) as seg:
+            seg_size = seg.size
+        values, problem = (_label_values(seg_path) if check_values else
+                           (None, None))
+    except Exception as e:
+        return [f'{seg_path}: cannot read the label ({e})']
+    problems = []
+    if seg_size != img_size:
+        problems.append(
+            f'{seg_path}: label size {seg_size[0]}x{seg_size[1]} != image '
+            f'size {img_size[0]}x{img_size[1]} of {img_path}')
+    if problem:
+        problems.append(f'{seg_path}: {problem}')
+    elif values is not None:
+        bad = np.setdiff1d(values, allowed)
+        if bad.size:
+            shown = ', '.join(str(v) for v in bad[:8])
+            problems.append(f'{seg_path}: label values {{{shown}}} outside '
+                            f'{allowed_text}')
+    return problems
+
+
+def _check_dataset(dataset_cfg: dict,
+                   num_classes: Optional[int] = None,
+                   require_labels: bool = True,
+                   max_label_checks: Optional[int] = None,
+                   num_workers: Optional[int] = None) -> _Checked:
+    cfg = copy.deepcopy(dict(dataset_cfg))
+    if 'type' not in cfg:
+        raise DatasetVerificationError(
+            'dataset config', [f'no `type` key in dataset config {cfg}'])
+    type_ = cfg.pop('type')
+    cls = _resolve_type(type_)
+    name = f'{cls.__name__} (data_root={cfg.get("data_root")})'
+    if not issubclass(cls, BaseSegDataset):
+        return _Checked(name, [
+            f'dataset type {cls.__name__} is not a folder dataset '
+            '(BaseSegDataset); wrap it as source/target, datasets or dataset '
+            'and use verify_config'])
+    require_labels = cfg.get('require_labels', require_labels)
+
+    data_root = cfg.get('data_root')
+    if data_root is not None and not osp.isdir(data_root):
+        return _Checked(name, [f'{data_root}: data_root does not exist '
+                               '(expected the dataset root folder)'])
+    try:
+        ds = _build_lazily(cls, cfg)
+    except Exception as e:
+        return _Checked(name, [f'cannot build {cls.__name__} from its '
+                               f'config: {type(e).__name__}: {e}'])
+
+    img_dir = ds.data_prefix.get('img_path')
+    seg_dir = ds.data_prefix.get('seg_map_path')
+    problems = []
+    if not img_dir or not osp.isdir(img_dir):
+        problems.append(f'{img_dir}: image folder does not exist (expected '
+                        'data_root/data_prefix.img_path)')
+    if require_labels and (not seg_dir or not osp.isdir(seg_dir)):
+        problems.append(f'{seg_dir}: label folder does not exist (expected '
+                        'data_root/data_prefix.seg_map_path)')
+    if ds.ann_file and not osp.isfile(ds.ann_file):
+        problems.append(f'{ds.ann_file}: ann_file does not exist')
+    if problems:
+        return _Checked(name, problems)
+
+    data_list = ds.load_data_list()
+    if not data_list:
+        where = ds.ann_file or img_dir
+        return _Checked(
+            name, [f'{where}: no images *{ds.img_suffix} found'])
+
+    # Values as stored on disk, before mmseg's label_map / reduce_zero_label.
+    if num_classes is None:
+        if ds.label_map is not None:
+            num_classes = len(cls.METAINFO['classes'])
+        else:
+            num_classes = len(ds.metainfo.get('classes') or ())
+        num_classes += int(bool(ds.reduce_zero_label))
+    allowed = np.array(list(range(num_classes)) + [IGNORE_INDEX])
+    allowed_text = (f'0..{num_classes - 1} and {IGNORE_INDEX} '
+                    f'(num_classes={num_classes})')
+
+    n = len(data_list)
+    if max_label_checks is None or max_label_checks >= n:
+        value_checked = set(range(n))
+    else:
+        k = max(max_label_checks, 1)  # centres of k equal strides
+        value_checked = set(((np.arange(k) + 0.5) * n / k).astype(int))
+    workers = num_workers or min(32, 4 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(
+            lambda ix: _check_item(ix[1], require_labels, ix[0] in
+                                   value_checked, allowed, allowed_text),
+            enumerate(data_list))
+        for lines in results:
+            problems.extend(lines)
+    return _Checked(name, problems, len(ds.metainfo.get('classes') or ()))
+
+
+def verify_dataset(dataset_cfg: dict,
+                   num_classes: Optional[int] = None,
+                   require_labels: bool = True,
+                   max_label_checks: Optional[int] = None,
+                   num_workers: Optional[int] = None) -> None:
+    """Check one mmseg folder dataset on disk.
+
+    Checks that ``data_root`` and the image/label folders exist, that there
+    is at least one image, that every image has its label file, that label
+    values lie in ``range(num_classes)`` or are 255, and that each label has
+    its image's size (read from the PNG headers).
+
+    Args:
+        dataset_cfg (dict): mmseg dataset config (``type``, ``data_root``,
+            ``data_prefix``, optional ``metainfo``, suffixes...); missing keys
+            take the defaults of the registered class.
+        num_classes (int, optional): Label values allowed on disk (plus 255).
+            Defaults to the number of classes in the dataset's metainfo.
+        require_labels (bool): Whether label files must exist; a
+            ``require_labels`` key in ``dataset_cfg`` overrides it.
+            Defaults to True.
+        max_label_checks (int, optional): Check label values of only this
+            many evenly spaced files (sizes are always checked for all).
+            Defaults to None (all files).
+        num_workers (int, optional): Reader threads. Defaults to
+            ``4 * cpu_count`` capped at 32.
+
+    Raises:
+        DatasetVerificationError: Listing every problem found.
+    """
+    checked = _check_dataset(dataset_cfg, num_classes, require_labels,
+                             max_label_checks, num_workers)
+    if checked.problems:
+        raise DatasetVerificationError(
+            f'dataset {checked.name}', checked.problems)
+
+
+def _leaf_datasets(ds_cfg: dict, key: str, require_labels: bool
+                   ) -> Iterator[Tuple[str, dict, bool]]:
+    """Yield (key, leaf dataset config, require_labels) of a dataset tree.
+
+    A paired UDA dataset holds ``source`` and ``target``: the target needs no
+    labels unless its config says ``require_labels=True``. ConcatDataset
+    holds ``datasets``; RepeatDataset-like wrappers hold ``dataset``.
+    """
+    if 'source' in ds_cfg and 'target' in ds_cfg:
+        yield from _leaf_datasets(ds_cfg['source'], f'{key}.source', True)
+        target = ds_cfg['target']
+        yield from _leaf_datasets(target, f'{key}.target',
+                                  bool(target.get('require_labels', False)))
+    elif 'datasets' in ds_cfg:
+        for i, sub in enumerate(ds_cfg['datasets']):
+            yield from _leaf_datasets(sub, f'{key}.datasets[{i}]',
+                                      require_labels)
+    elif isinstance(ds_cfg.get('dataset'), dict):
+        yield from _leaf_datasets(ds_cfg['dataset'], f'{key}.dataset',
+                                  require_labels)
+    else:
+        yield key, ds_cfg, require_labels
+
+
+def _heads(model_cfg: dict) -> Iterator[Tuple[str, dict]]:
+    """Yield (key, head config) of the heads that predict classes."""
+    prefix = 'model'
+    if 'decode_head' not in model_cfg and isinstance(
+            model_cfg.get('segmentor'), dict):
+        model_cfg, prefix = model_cfg['segmentor'], 'model.segmentor'
+    for name in ('decode_head', 'auxiliary_head'):
+        heads = model_cfg.get(name)
+        if isinstance(heads, dict):
+            yield f'{prefix}.{name}', heads
+        elif isinstance(heads, (list, tuple)):
+            for i, head in enumerate(heads):
+                yield f'{prefix}.{name}[{i}]', head
+
+
+def verify_config(cfg: Union[str, Any],
+                  max_label_checks: Optional[int] = None) -> None:
+    """Check every dataset a config reads and its model's class count.
+
+    Walks ``train/val/test_dataloader.dataset`` (recursing into UDA
+    ``source``/``target``, ConcatDataset ``datasets`` and wrapper ``dataset``
+    keys), runs :func:`verify_dataset` on each folder dataset, and checks
+    that every ``num_classes`` of ``model.decode_head`` / ``auxiliary_head``
+    (or of ``model.segmentor``'s when the model wraps a segmentor) equals the
+    number of classes of each dataset.
+
+    Args:
+        cfg (Config | str): mmengine Config or its file path.
+        max_label_checks (int, optional): See :func:`verify_dataset`.
+
+    Raises:
+        DatasetVerificationError: Listing every problem, each prefixed with
+            the config key of the dataset it concerns.
+    """
+    from mmengine.config import Config
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    problems: List[str] = []
+    class_counts: List[Tuple[str, int]] = []
+    seen: Dict[str, _Checked] = {}
+    for loader in DATALOADERS:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg or not loader_cfg.get('dataset'):
+            continue
+        for key, leaf, need_labels in _leaf_datasets(
+                loader_cfg['dataset'], f'{loader}.dataset', True):
+            cache_key = repr((sorted(leaf.items(), key=str), need_labels))
+            if cache_key not in seen:
+                try:
+                    seen[cache_key] = _check_dataset(
+                        leaf, require_labels=need_labels,
+                        max_label_checks=max_label_checks)
+                except DatasetVerificationError as e:
+                    seen[cache_key] = _Checked(str(leaf.get('type')),
+                                               e.problems)
+                problems += [f'[{key}] {p}' for p in seen[cache_key].problems]
+            if seen[cache_key].num_classes:
+                class_counts.append((key, seen[cache_key].num_classes))
+
+    model = cfg.get('model') or {}
+    for head_key, head in _heads(model):
+        n_head = head.get('num_classes')
+        for key, n_data in class_counts:
+            if n_head is not None and n_head != n_data:
+                problems.append(
+                    f'{head_key}.num_classes={n_head} but {key} has '
+                    f'{n_data} classes (expected them equal)')
+    if problems:
+        raise DatasetVerificationError(
+            f'config {getattr(cfg, "filename", None) or "<in memory>"}',
+            problems)

@@ -1,0 +1,9 @@
+from .data_preprocessors import UDADataPreProcessor
+from .decode_heads import DeepLabV2Head
+from .pretrained_init import PretrainedIfAvailable
+from .segmentors import UDASegmentor
+
+__all__ = [
+    'UDADataPreProcessor', 'DeepLabV2Head', 'PretrainedIfAvailable',
+    'UDASegmentor'
+]

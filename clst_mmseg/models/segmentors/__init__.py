@@ -1,0 +1,3 @@
+from .uda_segmentor import UDASegmentor
+
+__all__ = ['UDASegmentor']

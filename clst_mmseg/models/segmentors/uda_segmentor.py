@@ -1,0 +1,94 @@
+"""Base class of the UDA segmentors: an ordinary mmseg segmentor plus the
+training objective of a domain adaptation method."""
+from typing import List, Optional
+
+from mmengine.model import BaseModel
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, SampleList
+from torch import Tensor
+
+
+@MODELS.register_module()
+class UDASegmentor(BaseModel):
+    """Wraps any mmseg segmentor (the student) for domain adaptation.
+
+    The base class trains on the labelled source half only: it is the
+    source-only baseline (and, given target labels as its "source", the
+    oracle). Subclasses add the target-side terms of their method in
+    :meth:`loss` and may override :meth:`train_step` (e.g. for several
+    optimizers). Prediction, ``tools/test.py`` and the metrics see the wrapped
+    segmentor unchanged; its weights live under the ``segmentor.`` prefix.
+
+    Args:
+        segmentor (dict): Config of the wrapped mmseg segmentor, e.g. an
+            ``EncoderDecoder``. Its own ``data_preprocessor`` is ignored.
+        data_preprocessor (dict, optional): Config of the preprocessor of
+            both halves, normally ``UDADataPreProcessor``.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None):
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        segmentor = dict(segmentor)
+        segmentor.pop('data_preprocessor', None)
+        self.segmentor = MODELS.build(segmentor)
+
+    @property
+    def num_classes(self) -> int:
+        return self.segmentor.decode_head.num_classes
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor',
+                target_inputs: Optional[Tensor] = None,
+                target_data_samples: Optional[SampleList] = None):
+        """mmengine's forward: ``loss``, ``predict`` or ``tensor``."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, target_inputs,
+                             target_data_samples)
+        if mode == 'predict':
+            return self.segmentor.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.segmentor._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                           'predict and tensor mode')
+
+    def loss(self,
+             inputs: Tensor,
+             data_samples: SampleList,
+             target_inputs: Optional[Tensor] = None,
+             target_data_samples: Optional[SampleList] = None) -> dict:
+        """Losses of one step; the base class uses the source half only.
+
+        Args:
+            inputs (Tensor): Source images, (N, C, H, W).
+            data_samples (list[SegDataSample]): Source samples with
+                ``gt_sem_seg``.
+            target_inputs (Tensor, optional): Target images.
+            target_data_samples (list[SegDataSample], optional): Target
+                samples (meta information, no labels).
+
+        Returns:
+            dict[str, Tensor]: Loss terms and logged values.
+        """
+        return self.segmentor.loss(inputs, data_samples)
+
+    # mmseg's inference helpers call these on the model they are given.
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        return self.segmentor.extract_feat(inputs)
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]):
+        return self.segmentor.encode_decode(inputs, batch_img_metas)
+
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        return getattr(self.segmentor, 'dataset_meta', None)
+
+    @dataset_meta.setter
+    def dataset_meta(self, value: dict) -> None:
+        self.segmentor.dataset_meta = value

@@ -1,0 +1,50 @@
+# The built-in mini task: a procedurally generated "synthetic" source (GTA5
+# layout) and a shifted "real" target (Cityscapes layout), 64x64 images,
+# 7 classes. Generated on first use into ~/.cache/clst_mmseg (or
+# $CLST_MMSEG_DATA_DIR) when data_root is left out.
+crop_size = (64, 64)
+source_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(64, 64), ratio_range=(1.0, 1.5),
+         keep_ratio=True),
+    dict(type='RecordedRandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+target_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResize', scale=(64, 64), ratio_range=(1.0, 1.5),
+         keep_ratio=True),
+    dict(type='RecordedRandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackUDAInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='UDADataset',
+        source=dict(type='MiniSourceDataset', pipeline=source_pipeline),
+        target=dict(
+            type='MiniTargetDataset',
+            data_prefix=dict(
+                img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+            pipeline=target_pipeline)))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='MiniTargetDataset',
+        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+        pipeline=val_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='SubsetIoUMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,22 @@
+# Runtime shared by every config. `custom_imports` registers clst_mmseg's
+# datasets, models and hooks, so mmseg's own tools/train.py also runs these
+# configs; our tools import the package anyway.
+custom_imports = dict(imports=['clst_mmseg'], allow_failed_imports=False)
+default_scope = 'mmseg'
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # nccl on GPUs; without CUDA the compat layer falls back to gloo
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
+# Saves and restores the RNG states so that --resume continues exactly.
+custom_hooks = [dict(type='RNGStateHook')]
+tta_model = dict(type='SegTTAModel')

@@ -1,0 +1,92 @@
+"""Evaluate a checkpoint (mmsegmentation's ``tools/test.py`` with
+clst_mmseg): prints per-class IoU, mIoU and every class subset the config's
+evaluator defines (e.g. mIoU16 and mIoU13 for SYNTHIA -> Cityscapes).
+
+Example::
+
+    python tools/test.py configs/source_only/mini.py \
+        work_dirs/mini/iter_2000.pth
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+import clst_mmseg  # noqa: F401  (compat layer + registration)
+from clst_mmseg.apis import load_config, prepare_run
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the evaluation metrics')
+    parser.add_argument(
+        '--out', help='directory to save the predicted label maps to')
+    parser.add_argument(
+        '--show-dir', help='directory to save painted predictions to')
+    parser.add_argument(
+        '--no-verify', action='store_true',
+        help='skip the data check that runs before testing')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--tta', action='store_true', help='Test time aug')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main():
+    args = parse_args()
+    try:
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'checkpoint file not found: {args.checkpoint}')
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher)
+        if args.work_dir is None:
+            cfg.work_dir = osp.join(cfg.work_dir, 'test')
+        prepare_run(cfg, verify=not args.no_verify)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        sys.exit(f'error: {e}')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show_dir:
+        hook = cfg.default_hooks.visualization
+        hook.draw = True
+        hook.show = False
+        cfg.visualizer.save_dir = args.show_dir
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        means = {k: v for k, v in metrics.items()
+                 if k.startswith('mIoU') or k in ('aAcc', 'mAcc')}
+        print('summary: ' + ', '.join(f'{k} {v:.2f}' for k, v in
+                                      means.items()))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Check the datasets a config reads (folders, label files, label values,
+image/label sizes) and that the model predicts as many classes as they
+define. Prints OK or one line per problem; exits with 1 on problems.
+
+Usage: python tools/verify_dataset.py CONFIG [--sample N]
+                                      [--cfg-options KEY=VALUE ...]
+"""
+import argparse
+import os.path as osp
+import sys
+
+# Let the tool run from a checkout without installing the package.
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import clst_mmseg  # noqa: E402,F401  (before mmseg: compat layer)
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.utils import import_modules_from_strings  # noqa: E402
+
+import clst_mmseg.datasets  # noqa: E402,F401  (register datasets)
+from clst_mmseg.datasets.verify import (DatasetVerificationError,  # noqa
+                                        verify_config)
+
+
+def main(argv=None) -> int:
+    """Run the check; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--sample', type=int, default=None, metavar='N',
+        help='check label values of N evenly spaced files per dataset '
+        '(default: all)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, as in tools/train.py')
+    args = parser.parse_args(argv)
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg['custom_imports'])
+    try:
+        verify_config(cfg, max_label_checks=args.sample)
+    except DatasetVerificationError as e:
+        print(e)
+        return 1
+    print(f'OK: {args.config}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
