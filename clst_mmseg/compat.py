@@ -39,6 +39,7 @@ import logging
 import os
 import sys
 import types
+import warnings
 from typing import Any, Dict
 
 import numpy as np
@@ -136,6 +137,12 @@ def install_lite_mmcv_ops() -> bool:
     if spec is None or not spec.submodule_search_locations:
         return False
     import mmcv
+
+    # mmcv.cnn's transformer module imports this op's submodule directly
+    # and warns on every import that mmcv-lite lacks it; using the op
+    # still raises (CompiledOpUnavailable), so the warning is only noise.
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     ops_dir = os.path.join(list(spec.submodule_search_locations)[0], 'ops')
     module = _LiteOps(ops_dir)
     sys.modules['mmcv.ops'] = module

@@ -1,11 +1,16 @@
 """Config handling shared by ``tools/train.py``, ``tools/test.py`` and the
 benchmark runner."""
+import difflib
 import os.path as osp
-from typing import Optional
+from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
+
+# model sub-configs whose `type` lives in mmseg's MODELS registry
+_MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
+                'auxiliary_head', 'data_preprocessor', 'loss_decode')
 
 
 def load_config(path: str,
@@ -38,9 +43,42 @@ def load_config(path: str,
     return cfg
 
 
+def _model_types(cfg: dict, prefix: str) -> Iterator[Tuple[str, str]]:
+    """Yield ``(key path, type name)`` for the model and its parts."""
+    if isinstance(cfg.get('type'), str):
+        yield f'{prefix}.type', cfg['type']
+    for part in _MODEL_PARTS:
+        sub = cfg.get(part)
+        for i, item in enumerate(sub if isinstance(sub, list) else [sub]):
+            if isinstance(item, dict):
+                name = f'{prefix}.{part}' + (
+                    f'.{i}' if isinstance(sub, list) else '')
+                yield from _model_types(item, name)
+
+
+def check_model_types(cfg: Config) -> None:
+    """Fail with one line naming the key when a model part's ``type`` is not
+    registered (a typo, or a module that was not imported)."""
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    known = list(MODELS.module_dict) + [
+        name for child in MODELS.children.values()
+        for name in child.module_dict
+    ]
+    for key, type_name in _model_types(cfg.get('model', {}), 'model'):
+        if MODELS.get(type_name) is None:
+            close = difflib.get_close_matches(type_name, known, n=3)
+            hint = f'; did you mean {close}?' if close else ''
+            raise ValueError(f'{key}: unknown model type {type_name!r} (not '
+                           f"registered in mmseg's MODELS){hint}")
+
+
 def prepare_run(cfg: Config, verify: bool = True) -> None:
-    """Checks to run before building a runner: the data roots, labels and
-    class counts the config names (see :func:`verify_config`). Raises with a
-    one-line message per problem before anything is trained or written."""
+    """Checks to run before building a runner, so that bad input fails with a
+    one-line message before anything is trained or written: the model types
+    the config names, and (unless ``verify`` is False) the data roots, labels
+    and class counts (see :func:`verify_config`)."""
+    check_model_types(cfg)
     if verify:
         verify_config(cfg)

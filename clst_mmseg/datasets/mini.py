@@ -66,12 +66,12 @@ _SRC_COLOURS = {
 }
 # Target palette at full severity: a systematic shift per class.
 _TGT_COLOURS = {
-    ROAD: (130, 118, 100),
-    SIDEWALK: (140, 145, 140),
-    BUILDING: (110, 118, 135),
-    POLE: (150, 140, 120),
-    VEGETATION: (100, 112, 45),
-    SKY: (205, 208, 215),
+    ROAD: (150, 135, 115),
+    SIDEWALK: (105, 105, 110),
+    BUILDING: (120, 140, 160),
+    POLE: (175, 170, 160),
+    VEGETATION: (110, 120, 50),
+    SKY: (215, 215, 220),
 }
 _CAR_COLOURS = ((200, 30, 30), (30, 60, 180), (235, 235, 235), (30, 30, 30),
                 (160, 160, 170), (220, 200, 40), (40, 120, 60))
@@ -281,7 +281,7 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> _Canvas:
         if not sides:
             continue
         px = rng.uniform(*sides[rng.integers(len(sides))])
-        pw = max(1.0, round((1 + 2 * tb) * w / 64))
+        pw = max(2.0, round((1 + 2.5 * tb) * w / 64))
         length = (yb - vy) * rng.uniform(1.6, 3.0)
         c.paint(c.rect(yb - length, yb, px, px + pw), POLE)
 

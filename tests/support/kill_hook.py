@@ -1,0 +1,21 @@
+"""A hook for the resume test: kills its own process with SIGKILL right
+after the checkpoint of a given iteration was written (no clean-up runs, as
+when a job is killed)."""
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAfterIterHook(Hook):
+    priority = 'LOWEST'  # after CheckpointHook has saved
+
+    def __init__(self, kill_at: int) -> None:
+        self.kill_at = kill_at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if runner.iter + 1 == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
