@@ -78,15 +78,16 @@ def test_layout_matches_dataset_conventions(tmp_path):
 
 
 def test_mmseg_dataset_classes_read_it(tmp_path):
+    from mmcv.transforms import LoadImageFromFile
     from mmseg.datasets import BaseSegDataset, CityscapesDataset
+    from mmseg.datasets.transforms import LoadAnnotations
     root = mini.generate_mini(str(tmp_path / 'm'), seed=0, **SMALL)
     meta = dict(classes=mini.MINI_CLASSES, palette=mini.MINI_PALETTE)
     val = CityscapesDataset(
         data_root=osp.join(root, 'target'), metainfo=meta,
         data_prefix=dict(img_path='leftImg8bit/val',
                          seg_map_path='gtFine/val'),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations')])
+        pipeline=[LoadImageFromFile(), LoadAnnotations()])
     assert len(val) == SMALL['n_target_val']
     assert val.metainfo['classes'] == mini.MINI_CLASSES
     item = val[0]

@@ -8,6 +8,9 @@ Example::
         work_dirs/mini/iter_2000.pth
 """
 import argparse
+import json
+import math
+import numbers
 import os
 import os.path as osp
 import sys
@@ -44,6 +47,10 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='Test time aug')
+    parser.add_argument(
+        '--metrics-json',
+        help='also write the returned metrics (per-class IoU, mIoU, class '
+        'subsets) to this JSON file; NaN becomes null')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -86,6 +93,22 @@ def main():
                  if k.startswith('mIoU') or k in ('aAcc', 'mAcc')}
         print('summary: ' + ', '.join(f'{k} {v:.2f}' for k, v in
                                       means.items()))
+        if args.metrics_json:
+            write_metrics_json(metrics, args.metrics_json)
+
+
+def write_metrics_json(metrics: dict, path: str) -> None:
+    """Write the metrics dict (floats; NaN -> null) for other tools, e.g.
+    the benchmark's result records."""
+    clean = {}
+    for k, v in metrics.items():
+        if isinstance(v, numbers.Real):
+            v = float(v) if math.isfinite(float(v)) else None
+        clean[k] = v
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(clean, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -82,7 +82,9 @@ _ROLE_COLOURS = {
     'wheel': (25, 25, 25),
     'marking': (235, 235, 230),
 }
-_SRC_JITTER = 12.0
+_SRC_JITTER = 8.0
+# Palette shift reached at severity s: min(1, s * _SHIFT_GAIN).
+_SHIFT_GAIN = 1.5
 
 
 # ---------------------------------------------------------------- textures
@@ -316,6 +318,9 @@ def _base_colour(rng, part: Dict, severity: Optional[float]) -> np.ndarray:
         return rng.uniform(0, 255, 3)
     if role == 'car':
         base = np.array(part['colour'], np.float64)
+        if severity is not None:  # real cars: duller and darker
+            base += 0.6 * min(1.0, severity * _SHIFT_GAIN) * (
+                0.6 * base.mean() - base)
     elif role in _ROLE_COLOURS:
         base = np.array(_ROLE_COLOURS[role], np.float64)
     elif role == 'cloud':
@@ -323,7 +328,8 @@ def _base_colour(rng, part: Dict, severity: Optional[float]) -> np.ndarray:
     else:
         base = np.array(_SRC_COLOURS[cls], np.float64)
         if severity is not None:
-            base += severity * (np.array(_TGT_COLOURS[cls]) - base)
+            base += min(1.0, severity * _SHIFT_GAIN) * (
+                np.array(_TGT_COLOURS[cls]) - base)
     return base + rng.normal(0, _SRC_JITTER, 3)
 
 

@@ -1,0 +1,190 @@
+"""``tools/benchmark.py``: run a suite, then build its leaderboards."""
+import argparse
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import DictAction
+
+from .execute_local import parse_gpus, run_local, slots_for
+from .progress import Progress
+from .publish import publish
+from .run_one import plan_action
+from .spec import RunSpec
+from .store import ResultsStore
+from .suite import SuiteError, load_suite, select
+
+DEFAULT_SUITE = 'configs/benchmarks/mini.py'
+_STATUS = dict(run='to run', reuse='done', retrain='retrain',
+               busy='running', resume='resume', restart='restart',
+               retry='retry')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description='Run a benchmark suite (tasks x methods x seeds), '
+        'reusing finished runs, then write its leaderboards.')
+    p.add_argument('suite', nargs='?', default=DEFAULT_SUITE,
+                   help=f'suite file (default: {DEFAULT_SUITE})')
+    p.add_argument('--dry-run', action='store_true',
+                   help='list the runs and which are done; run nothing')
+    p.add_argument('--report-only', action='store_true',
+                   help='rebuild the tables and plots from stored records')
+    p.add_argument('--only', nargs='+', action='extend', default=[],
+                   metavar='PATTERN',
+                   help='execute only runs matching a pattern (task, method,'
+                   ' task/method, task/method/sSEED or run id; shell '
+                   'wildcards)')
+    p.add_argument('--skip', nargs='+', action='extend', default=[],
+                   metavar='PATTERN', help='do not execute matching runs')
+    p.add_argument('--retrain', action='store_true',
+                   help='train finished runs again (old records are kept '
+                   'in the new record\'s attempts)')
+    p.add_argument('--gpus', help="run in parallel, one run per GPU group: "
+                   "'all' or ids like '0,1,2,3'")
+    p.add_argument('--device', choices=['cpu', 'cuda', 'auto'],
+                   help="override the suite's device")
+    p.add_argument('--executor', choices=['local', 'slurm'],
+                   default='local', help='where runs execute')
+    p.add_argument('--slurm-cluster', choices=['slurm', 'local', 'debug'],
+                   default='slurm', help=argparse.SUPPRESS)
+    p.add_argument('--no-wait', action='store_true',
+                   help='slurm: submit and exit (report later with '
+                   '--report-only)')
+    p.add_argument('--results-dir', help="override the suite's results_dir")
+    p.add_argument('--work-dir', help="override the suite's work_dir")
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='overrides added to every run of the suite '
+                   '(they change the runs\' ids)')
+    return p.parse_args(argv)
+
+
+def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
+                  retrain: bool) -> str:
+    """The ``--dry-run`` listing."""
+    n_methods = len({r.method for r in suite.runs})
+    lines = [
+        f'suite {suite.path}: {len(suite.runs)} runs ({len(suite.tasks)} '
+        f'task(s) x {n_methods} method(s) x {len(suite.seeds)} seed(s)); '
+        f'{len(runs)} selected',
+        f'records: {osp.relpath(suite.results_dir)}/<task>/records/, '
+        f'work dirs: {osp.relpath(suite.work_dir)}/<task>/<run id>/'
+    ]
+    rows = []
+    counts: Dict[str, int] = {}
+    for r in runs:
+        action, rec = plan_action(store, r, retrain)
+        counts[action] = counts.get(action, 0) + 1
+        why = ''
+        if action in ('resume', 'restart', 'retry') and rec:
+            reason = rec.get('reason') or dict(
+                kind='lost', message='no final record')
+            why = f'{rec["status"]}: {reason["kind"]}: {reason["message"]}'
+        rows.append((_STATUS[action], r.label, r.run_id, r.config_display,
+                     why))
+    w = [max([len(x[i]) for x in rows] + [len(h)]) for i, h in enumerate(
+        ('status', 'run', 'run id', 'config'))]
+    lines.append('  '.join(h.ljust(w[i]) for i, h in enumerate(
+        ('status', 'run', 'run id', 'config'))).rstrip())
+    for row in rows:
+        text = '  '.join(row[i].ljust(w[i]) for i in range(4))
+        lines.append((text + ('  (' + row[4] + ')' if row[4] else '')
+                      ).rstrip())
+    todo = sum(v for k, v in counts.items() if k not in ('reuse', 'busy'))
+    lines.append(f'{counts.get("reuse", 0)} done, {todo} to execute, '
+                 f'{counts.get("busy", 0)} running elsewhere')
+    return '\n'.join(lines)
+
+
+def _priors(store: ResultsStore, runs: Sequence[RunSpec]) -> Dict:
+    times: Dict = {}
+    for r in runs:
+        rec = store.read(r.task, r.run_id)
+        if rec and rec.get('status') == 'finished' and rec.get(
+                'wall_time_s'):
+            times.setdefault((r.task, r.method), []).append(
+                rec['wall_time_s'])
+    return {k: sum(v) / len(v) for k, v in times.items()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit status (0: every selected run is
+    finished, 1: some failed or were interrupted, 2: bad input)."""
+    args = parse_args(argv)
+    try:
+        suite = load_suite(args.suite, extra_overrides=args.cfg_options,
+                           results_dir=args.results_dir,
+                           work_dir=args.work_dir, device=args.device)
+        runs = select(suite.runs, args.only, args.skip)
+        gpus = parse_gpus(args.gpus)
+        if gpus and suite.options['device'] == 'cpu':
+            raise SuiteError(f'--gpus: suite {suite.path} runs on the CPU '
+                             "(device='cpu'); add --device cuda")
+        slots = slots_for(gpus, suite.options['gpus_per_run'])
+        params = None
+        if args.executor == 'slurm':
+            from .execute_slurm import executor_parameters
+            params = executor_parameters(
+                suite.options['slurm'], suite.options['gpus_per_run'],
+                suite.options['device'],
+                f'benchmark-{osp.splitext(osp.basename(suite.path))[0]}')
+    except (SuiteError, ValueError, FileNotFoundError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    store = ResultsStore(suite.results_dir)
+    folder = osp.join(suite.work_dir, 'submitit')
+
+    if args.dry_run:
+        print(describe_plan(suite, runs, store, args.retrain))
+        if args.executor == 'slurm':
+            from .execute_slurm import describe_submission
+            todo = [r for r in runs if plan_action(store, r, args.retrain)[0]
+                    not in ('reuse', 'busy')]
+            print()
+            print(describe_submission(todo, params, folder))
+        return 0
+
+    status = 0
+    if not args.report_only:
+        plan = {r.run_id: plan_action(store, r, args.retrain)[0]
+                for r in runs}
+        todo = [r for r in runs if plan[r.run_id] not in ('reuse', 'busy')]
+        progress = Progress(runs, len(slots), _priors(store, runs))
+        for r in runs:
+            if plan[r.run_id] == 'reuse':
+                progress.state[r.run_id] = 'reused'
+            elif plan[r.run_id] == 'busy':
+                progress.state[r.run_id] = 'busy'
+        print(progress.grid(), flush=True)
+        print(progress.summary(), flush=True)
+        try:
+            if args.executor == 'local':
+                outcomes = run_local(todo, gpus=gpus,
+                                     gpus_per_run=suite.options[
+                                         'gpus_per_run'],
+                                     retrain=args.retrain, progress=progress)
+            else:
+                from .execute_slurm import submit, wait
+                jobs = submit(todo, params, folder, args.slurm_cluster,
+                              args.retrain)
+                for job, r in zip(jobs, todo):
+                    print(f'submitted {r.label} as job {job.job_id}')
+                if args.no_wait:
+                    print('submitted; build the tables later with '
+                          f'tools/benchmark.py {suite.path} --report-only')
+                    return 0
+                outcomes = wait(jobs, todo, progress,
+                                poll_s=1 if args.slurm_cluster != 'slurm'
+                                else 30)
+        except KeyboardInterrupt:
+            print('interrupted', file=sys.stderr)
+            return 130
+        print(progress.grid(), flush=True)
+        bad = [o for o in outcomes if o.state in ('failed', 'interrupted')]
+        for o in bad:
+            reason = (o.record or {}).get('reason') or {}
+            print(f'{o.label}: {o.state}: {reason.get("kind")}: '
+                  f'{reason.get("message")}', file=sys.stderr)
+        status = 1 if bad else 0
+    publish(suite, store)
+    return status

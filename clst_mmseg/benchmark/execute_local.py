@@ -1,0 +1,132 @@
+"""Local execution: runs one after another, or in parallel across GPUs
+(one run per device group)."""
+import concurrent.futures as cf
+import queue
+import signal
+import subprocess
+import threading
+from typing import List, Optional, Sequence
+
+from .progress import Progress
+from .run_one import STOP, Outcome, execute
+from .spec import RunSpec
+
+
+def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
+    """``--gpus``: None (no parallelism), ``'all'`` (every GPU nvidia-smi
+    lists) or ``'0,1,3'``.
+
+    Returns:
+        list[str] | None: Device ids.
+    """
+    if text is None:
+        return None
+    if text == 'all':
+        try:
+            out = subprocess.run(['nvidia-smi', '-L'], capture_output=True,
+                                 text=True, timeout=30).stdout
+        except OSError:
+            out = ''
+        ids = [str(i) for i, ln in enumerate(out.splitlines())
+               if ln.startswith('GPU ')]
+        if not ids:
+            raise ValueError('--gpus all: nvidia-smi lists no GPU')
+        return ids
+    ids = [t.strip() for t in text.split(',') if t.strip()]
+    if not ids or not all(i.isdigit() for i in ids) or \
+            len(set(ids)) != len(ids):
+        raise ValueError(f"--gpus: expected 'all' or distinct device ids "
+                         f"like '0,1,2', got {text!r}")
+    return ids
+
+
+def slots_for(gpus: Optional[List[str]],
+              gpus_per_run: int) -> List[Optional[List[str]]]:
+    """Device groups that each execute one run at a time."""
+    if not gpus:
+        return [None]
+    if len(gpus) < gpus_per_run:
+        raise ValueError(f'--gpus gives {len(gpus)} device(s) but a run '
+                         f'needs {gpus_per_run} (gpus_per_run)')
+    n = len(gpus) // gpus_per_run
+    return [gpus[i * gpus_per_run:(i + 1) * gpus_per_run] for i in range(n)]
+
+
+def run_local(runs: Sequence[RunSpec],
+              gpus: Optional[List[str]] = None,
+              gpus_per_run: int = 1,
+              retrain: bool = False,
+              progress: Optional[Progress] = None,
+              heartbeat_s: float = 60.0) -> List[Outcome]:
+    """Execute runs here, one per device group at a time.
+
+    Ctrl-C (or SIGTERM) stops the runs in flight; they are recorded as
+    interrupted and resume on the next invocation.
+
+    Args:
+        runs (list[RunSpec]): Runs to execute (finished ones are reused).
+        gpus (list[str], optional): Devices to spread runs over; None runs
+            them one after another with the environment's devices.
+        gpus_per_run (int): Devices per run.
+        retrain (bool): Train finished runs again.
+        progress (Progress, optional): Progress view to update.
+        heartbeat_s (float): Seconds between two progress lines while
+            nothing changes.
+
+    Returns:
+        list[Outcome]: One per run, in order.
+    """
+    slots = slots_for(gpus, gpus_per_run)
+    STOP.clear()
+    progress = progress or Progress(runs, len(slots))
+    free: 'queue.Queue' = queue.Queue()
+    for s in slots:
+        free.put(s)
+
+    def work(spec: RunSpec) -> Outcome:
+        slot = free.get()
+        try:
+            if STOP.is_set():
+                return Outcome(spec.run_id, spec.label, 'interrupted')
+            env = {'CUDA_VISIBLE_DEVICES': ','.join(slot)} if slot else {}
+            progress.set(spec, 'running')
+            out = execute(spec, retrain=retrain, env=env)
+            note = ''
+            if out.state == 'finished':
+                m = out.record.get('metrics') or {}
+                note = ', '.join(f'{k} {v:.2f}' for k, v in m.items()
+                                 if k.startswith('mIoU') and v is not None)
+            elif out.record and out.record.get('reason'):
+                note = out.record['reason']['message']
+            progress.set(spec, out.state, note)
+            return out
+        finally:
+            free.put(slot)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt('SIGTERM')
+
+    if in_main:
+        signal.signal(signal.SIGTERM, on_term)
+    pool = cf.ThreadPoolExecutor(max_workers=len(slots))
+    try:
+        futures = [pool.submit(work, r) for r in runs]
+        pending = set(futures)
+        while pending:
+            _, pending = cf.wait(pending, timeout=heartbeat_s)
+            if pending:
+                progress.heartbeat()
+        return [f.result() for f in futures]
+    except KeyboardInterrupt:
+        STOP.set()
+        progress._print('stopping: the runs in flight are terminated and '
+                        'recorded as interrupted (they resume next time)')
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)

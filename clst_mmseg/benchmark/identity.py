@@ -1,0 +1,94 @@
+"""What identifies a run: the resolved config, its hash, the run id."""
+import hashlib
+import json
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config
+
+#: Keys that say where or how a run is launched, not what it trains.
+_NOT_HASHED = ('work_dir', 'launcher')
+
+
+def resolve_config(path: str,
+                   overrides: Optional[Dict[str, Any]] = None) -> Dict:
+    """Load a config and apply overrides as ``tools/train.py`` does
+    (``Config.fromfile`` + ``merge_from_dict``), without importing the
+    modules it names.
+
+    Args:
+        path (str): Config file.
+        overrides (dict, optional): Dotted key -> value.
+
+    Returns:
+        dict: The resolved config as plain Python data.
+    """
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    return cfg.to_dict()
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able form that keeps tuples apart from lists."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return {'__tuple__': [_canonical(v) for v in value]}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return {'__repr__': repr(value)}
+
+
+def hashed_config(resolved: Dict) -> Dict:
+    """The part of a resolved config that identifies what is trained: all
+    of it but the work dir, the launcher and the seed (seeds of one method
+    share a configuration; the seed is part of the run id instead).
+
+    Args:
+        resolved (dict): Output of :func:`resolve_config`.
+
+    Returns:
+        dict: Canonical, JSON-able config.
+    """
+    cfg = {k: v for k, v in resolved.items() if k not in _NOT_HASHED}
+    if isinstance(cfg.get('randomness'), dict):
+        cfg['randomness'] = {
+            k: v for k, v in cfg['randomness'].items() if k != 'seed'
+        }
+    return _canonical(cfg)
+
+
+def config_hash(resolved: Dict) -> str:
+    """SHA-256 of the canonical JSON text of :func:`hashed_config`.
+
+    JSON with sorted keys rather than ``Config.pretty_text``: the hash must
+    not change when yapf (which formats ``pretty_text``) is upgraded or when
+    a config merely reorders keys; otherwise every finished run would be
+    trained again.
+
+    Args:
+        resolved (dict): Output of :func:`resolve_config`.
+
+    Returns:
+        str: 64 hex digits.
+    """
+    text = json.dumps(hashed_config(resolved), sort_keys=True,
+                      separators=(',', ':'), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_run_id(task: str, method: str, cfg_hash: str, seed: int) -> str:
+    """Stable, file-name-safe run id, e.g. ``mini-oracle-1a2b3c4d5e-s0``.
+
+    Args:
+        task (str): Task key.
+        method (str): Method key.
+        cfg_hash (str): :func:`config_hash` of the run's config.
+        seed (int): Random seed.
+
+    Returns:
+        str: The run id.
+    """
+    return f'{task}-{method}-{cfg_hash[:10]}-s{seed}'

@@ -1,0 +1,133 @@
+"""Leaderboard plots (seaborn): scores with their seed spread, a per-class
+IoU heatmap, and target-val mIoU against the iteration."""
+import os
+from typing import Dict, List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches='tight')
+    plt.close(fig)
+    return path
+
+
+def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
+                metrics: Sequence[str], title: str, path: str) -> str:
+    """Each method's score per seed (dots), mean ± std (bar), paper number
+    (cross), one panel per metric.
+
+    Args:
+        frame (pd.DataFrame): The task's records (:func:`records_frame`).
+        board (pd.DataFrame): The task's leaderboard (row order, titles).
+        metrics (list[str]): Metrics to plot.
+        title (str): Figure title.
+        path (str): PNG to write.
+
+    Returns:
+        str: ``path``.
+    """
+    titles = dict(zip(board['method'], board['title']))
+    order = list(board['title'])
+    data = frame[frame['method'].isin(titles)].assign(
+        Method=lambda d: d['method'].map(titles))
+    fig, axes = plt.subplots(1, len(metrics), squeeze=False,
+                             figsize=(4.5 * len(metrics),
+                                      0.45 * len(order) + 1.4))
+    for ax, m in zip(axes[0], metrics):
+        sns.pointplot(data=data, x=m, y='Method', order=order,
+                      errorbar='sd', linestyle='none', color='black',
+                      markers='|', capsize=0.3, ax=ax)
+        sns.stripplot(data=data, x=m, y='Method', order=order, hue='Method',
+                      hue_order=order, legend=False, size=6, alpha=0.8,
+                      jitter=0.15, ax=ax)
+        paper = board[f'{m}_paper'] if f'{m}_paper' in board else None
+        if paper is not None and paper.notna().any():
+            ys = [order.index(t) for t, v in zip(board['title'], paper)
+                  if pd.notna(v)]
+            ax.scatter(paper.dropna(), ys, marker='x', color='red', s=50,
+                       zorder=5, label='paper')
+            ax.legend(loc='lower right', fontsize=8)
+        ax.set_xlabel(f'{m} (%)')
+        ax.set_ylabel('')
+        ax.grid(axis='x', alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_per_class(board: pd.DataFrame, classes: Sequence[str], title: str,
+                   path: str) -> str:
+    """Heatmap of per-class IoU (methods x classes, mean over seeds)."""
+    mat = board.set_index('title')[[f'IoU.{c}' for c in classes]]
+    mat.columns = list(classes)
+    fig, ax = plt.subplots(figsize=(0.6 * len(classes) + 2.5,
+                                    0.45 * len(mat) + 1.5))
+    sns.heatmap(mat.astype(float), annot=True, fmt='.1f', vmin=0, vmax=100,
+                cmap='viridis', cbar_kws=dict(label='IoU (%)'), ax=ax,
+                annot_kws=dict(fontsize=8))
+    ax.set_xlabel('')
+    ax.set_ylabel('')
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def curves_frame(records: Sequence[Dict], metric: str) -> pd.DataFrame:
+    """Tidy ``method, seed, step, <metric>`` rows from the records'
+    ``curve`` (target-val scores logged during training)."""
+    rows = []
+    for rec in records:
+        if rec.get('status') != 'finished':
+            continue
+        for point in rec.get('curve') or []:
+            if point.get(metric) is not None:
+                rows.append(dict(method=rec['method'], seed=rec['seed'],
+                                 step=point['step'],
+                                 value=float(point[metric])))
+    return pd.DataFrame(rows)
+
+
+def plot_curves(records: Sequence[Dict], board: pd.DataFrame, metric: str,
+                title: str, path: str) -> Optional[str]:
+    """Target-val ``metric`` against the iteration, mean ± std over seeds
+    per method. None (nothing written) if no run logged validation."""
+    data = curves_frame(records, metric)
+    if data.empty:
+        return None
+    titles = dict(zip(board['method'], board['title']))
+    data = data[data['method'].isin(titles)]
+    if data.empty:
+        return None
+    data['Method'] = data['method'].map(titles)
+    order = [t for t in board['title'] if t in set(data['Method'])]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.lineplot(data=data, x='step', y='value', hue='Method',
+                 hue_order=order, errorbar='sd', marker='o', ax=ax)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel(f'target val {metric} (%)')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_all(frame: pd.DataFrame, records: Sequence[Dict],
+             board: pd.DataFrame, metrics: Sequence[str],
+             classes: Sequence[str], title: str, stem: str) -> List[str]:
+    """Every plot of a task; returns the written paths."""
+    out = [plot_scores(frame, board, metrics, title, f'{stem}_scores.png')]
+    if classes:
+        out.append(plot_per_class(board, classes, title,
+                                  f'{stem}_per_class.png'))
+    curve = plot_curves(records, board, metrics[0], title,
+                        f'{stem}_curves.png')
+    if curve:
+        out.append(curve)
+    return out

@@ -1,0 +1,130 @@
+"""Build a suite's leaderboards from the store and write them:
+``<results_dir>/<task>/<report_name>.{md,tex,csv,html}``, the per-run table
+``<report_name>_runs.csv`` and the plots ``<report_name>_*.png``."""
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Sequence
+
+from .references import DEFAULT_PATH, load_references
+from .report import (comparisons, leaderboard, records_frame, task_classes,
+                     task_metrics)
+from .store import ResultsStore
+from .suite import Suite
+from .tables import comparison_lines, html_page, latex, markdown
+
+
+def method_rows(suite: Suite) -> List[Dict]:
+    """The suite's methods as leaderboard rows (name, title, reference,
+    role)."""
+    base, upper = suite.options['baselines'], suite.options['upper_bounds']
+    return [
+        dict(name=m.name, title=m.title, reference=m.reference,
+             role='baseline' if m.name in base else
+             'upper_bound' if m.name in upper else 'method')
+        for m in suite.methods
+    ]
+
+
+def suite_records(suite: Suite, store: ResultsStore) -> List[Dict]:
+    """The stored records of the suite's runs (any status)."""
+    out = []
+    for run in suite.runs:
+        rec = store.read(run.task, run.run_id)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def _short(rev):
+    return rev[:10] if rev else 'unknown'
+
+
+def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
+    """Where the numbers come from: counts, code, software, hardware."""
+    done = [r for r in records if r.get('status') == 'finished']
+    lines = [f'Built from {len(done)} finished run record(s) of the suite\'s'
+             f' {expected} run(s) by `tools/benchmark.py`.']
+    revs = sorted({
+        f'{_short((r.get("git") or {}).get("revision"))}'
+        f'{" (dirty)" if (r.get("git") or {}).get("dirty") else ""}'
+        for r in done
+    })
+    if revs:
+        lines.append('Code: git ' + ', '.join(revs) + '.')
+    soft = set()
+    for r in done:
+        v = r.get('versions') or {}
+        soft.add(', '.join(f'{k} {v[k]}' for k in (
+            'python', 'torch', 'mmsegmentation', 'mmengine', 'mmcv',
+            'mmcv-lite') if v.get(k)))
+    if soft:
+        lines.append('Software: ' + '; '.join(sorted(soft)) + '.')
+    hw = set()
+    for r in done:
+        h = r.get('hardware') or {}
+        gpus = h.get('gpus') or []
+        dev = (f'{len(gpus)}x {gpus[0]["name"]}' if gpus else
+               f'CPU {h.get("cpu")} ({h.get("cpu_count")} cores)')
+        hw.add(dev)
+    if hw:
+        lines.append('Hardware: ' + '; '.join(sorted(hw)) + '.')
+    return lines
+
+
+def publish(suite: Suite, store: ResultsStore,
+            echo: Callable[[str], None] = print) -> Dict[str, List[str]]:
+    """Write every task's leaderboard files and print the Markdown.
+
+    Args:
+        suite (Suite): The suite (which runs and methods make the table).
+        store (ResultsStore): Where the records are.
+        echo (callable): Prints the Markdown and notes.
+
+    Returns:
+        dict: task -> written paths.
+    """
+    from .plots import plot_all  # matplotlib only when there is a table
+    records = suite_records(suite, store)
+    frame = records_frame(records)
+    refs = load_references(suite.options['references'] or DEFAULT_PATH)
+    rows = method_rows(suite)
+    titles = {r['name']: r['title'] for r in rows}
+    written = {}
+    for task in suite.tasks:
+        task_runs = [r for r in suite.runs if r.task == task]
+        task_records = [r for r in records if r['task'] == task]
+        if frame.empty or not (frame['task'] == task).any():
+            echo(f'{task}: no finished run yet; nothing to report')
+            continue
+        sub = frame[frame['task'] == task]
+        board = leaderboard(frame, task, rows, refs)
+        metrics, classes = task_metrics(sub), task_classes(sub)
+        comps = comparison_lines(
+            comparisons(frame, task, metrics[0], suite.comparisons), titles)
+        title = suite.task_title(task)
+        footer = provenance_lines(task_records, len(task_runs))
+        out_dir = osp.join(suite.results_dir, task)
+        os.makedirs(out_dir, exist_ok=True)
+        stem = osp.join(out_dir, suite.report_name)
+        images = plot_all(sub, task_records, board, metrics, classes, title,
+                          stem)
+        md = markdown(title, board, metrics, classes, comps, footer)
+        md_file = md + '\n' + '\n'.join(
+            f'![{osp.basename(p)}]({osp.basename(p)})' for p in images) + \
+            '\n'
+        paths = {
+            f'{stem}.md': md_file,
+            f'{stem}.tex': latex(title, task, board, metrics, classes, comps),
+            f'{stem}.html': html_page(title, board, metrics, classes, comps,
+                                      images, footer),
+        }
+        for path, text in paths.items():
+            with open(path, 'w') as f:
+                f.write(text)
+        board.to_csv(f'{stem}.csv', index=False, float_format='%.4f')
+        sub.to_csv(f'{stem}_runs.csv', index=False, float_format='%.4f')
+        written[task] = list(paths) + [f'{stem}.csv', f'{stem}_runs.csv'
+                                       ] + images
+        echo(md)
+        echo(f'written: {", ".join(osp.relpath(p) for p in written[task])}')
+    return written

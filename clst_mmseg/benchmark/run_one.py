@@ -1,0 +1,424 @@
+"""Execute one run -- train, evaluate the chosen checkpoint, record -- on
+whatever machine calls it (the local executor's threads and the Slurm jobs
+share this code; only the submission differs).
+
+A run is ``tools/train.py`` then ``tools/test.py`` as subprocesses. Their
+console output goes to ``<work_dir>/train.log`` / ``test.log``. The record
+says ``running`` while they run, then ``finished``, ``failed`` (exception,
+NaN loss, non-zero exit, no checkpoint, evaluation failed) or
+``interrupted`` (the training was killed by a signal or stopped by the
+user; a record left ``running`` by a process that died counts too).
+Interrupted runs resume from their last checkpoint on the next invocation;
+failed ones restart from scratch; finished ones are reused unless
+``retrain``. Earlier attempts are kept, summarised, in ``attempts``.
+"""
+import datetime
+import json
+import os
+import os.path as osp
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from . import workdir as wd
+from .provenance import git_info, hardware, versions
+from .spec import RunSpec
+from .store import ResultsStore
+
+#: Set by an executor to stop every run of this process (Ctrl-C, SIGTERM).
+STOP = threading.Event()
+#: Seconds between two looks for a NaN loss in a running training.
+WATCH_S = 10.0
+#: Seconds a stopped child gets between SIGTERM and SIGKILL.
+TERM_GRACE_S = 30.0
+
+_SUMMARY_KEYS = ('status', 'reason', 'started_at', 'finished_at', 'host',
+                 'resumed', 'iterations', 'wall_time_s', 'metrics',
+                 'per_class_iou', 'checkpoint', 'git', 'config_hash')
+
+
+@dataclass
+class Outcome:
+    """What :func:`execute` did.
+
+    Args:
+        run_id (str): The run.
+        label (str): ``task/method/sSEED``.
+        state (str): ``finished``, ``failed``, ``interrupted``, ``reused``
+            (finished before; not run again) or ``busy`` (another process
+            executes it).
+        record (dict, optional): The run's record.
+    """
+    run_id: str
+    label: str
+    state: str
+    record: Optional[Dict] = None
+
+    def as_dict(self) -> Dict:
+        return dict(run_id=self.run_id, label=self.label, state=self.state,
+                    record=self.record)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec='seconds')
+
+
+def plan_action(store: ResultsStore, spec: RunSpec,
+                retrain: bool = False) -> Tuple[str, Optional[Dict]]:
+    """What executing ``spec`` would do now.
+
+    Returns:
+        tuple: ``(action, record)``; action is ``run`` (no record),
+        ``reuse``, ``retrain``, ``busy``, ``resume`` (interrupted, with a
+        checkpoint), ``restart`` (interrupted, no checkpoint) or ``retry``
+        (failed: from scratch).
+    """
+    rec = store.read(spec.task, spec.run_id)
+    if store.is_locked(spec.task, spec.run_id):
+        return 'busy', rec
+    status = store.effective_status(rec)
+    if status is None:
+        return 'run', rec
+    if status == 'finished':
+        return ('retrain' if retrain else 'reuse'), rec
+    if status == 'interrupted':
+        return ('resume' if wd.last_checkpoint(spec.work_dir) else
+                'restart'), rec
+    return 'retry', rec
+
+
+def _summary(prev: Dict, lost: bool) -> Dict:
+    out = {k: prev.get(k) for k in _SUMMARY_KEYS}
+    if lost:
+        out['status'] = 'interrupted'
+        out['reason'] = dict(
+            kind='lost', message='the process executing the run stopped '
+            'without writing a final record (killed, node failure)')
+    return out
+
+
+def _display(path: str) -> str:
+    """Paths inside the current folder are recorded relative to it."""
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
+
+
+def _compute_time(wall: float, resumed: bool, attempts: List[Dict]) -> float:
+    """Wall time of this attempt plus the attempts it resumed from."""
+    total = wall
+    for prev in reversed(attempts):
+        if not resumed:
+            break
+        total += prev.get('wall_time_s') or 0.0
+        resumed = bool(prev.get('resumed'))
+    return total
+
+
+def _child_env(spec: RunSpec, env: Optional[Dict]) -> Dict[str, str]:
+    out = dict(os.environ)
+    out.update(env or {})
+    if spec.device == 'cpu':
+        out['CUDA_VISIBLE_DEVICES'] = ''
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def train_command(spec: RunSpec, resume: bool) -> List[str]:
+    """The training command line (torchrun when ``gpus_per_run`` > 1 on a
+    GPU device)."""
+    args = [spec.train_script, spec.config, '--work-dir', spec.work_dir]
+    if resume:
+        args.append('--resume')
+    if spec.gpus_per_run > 1 and spec.device != 'cpu':
+        return [
+            sys.executable, '-m', 'torch.distributed.run',
+            f'--nproc_per_node={spec.gpus_per_run}',
+            f'--master_port={_free_port()}', *args, '--launcher', 'pytorch',
+            '--cfg-options', *spec.cfg_options
+        ]
+    return [sys.executable, *args, '--cfg-options', *spec.cfg_options]
+
+
+def test_command(spec: RunSpec, checkpoint: str) -> List[str]:
+    """The evaluation command line (one process)."""
+    return [
+        sys.executable, spec.test_script, spec.config, checkpoint,
+        '--work-dir', osp.join(spec.work_dir, 'test'), '--metrics-json',
+        osp.join(spec.work_dir, 'metrics.json'), '--no-verify',
+        '--cfg-options', *spec.cfg_options
+    ]
+
+
+@dataclass
+class _Child:
+    returncode: int
+    maxrss_mb: float
+    wall_s: float
+    stopped: bool = False
+    nan: Optional[Dict] = None
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM now; SIGKILL after a grace period (in a helper thread)."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def later():
+        time.sleep(TERM_GRACE_S)
+        if proc.returncode is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+
+    threading.Thread(target=later, daemon=True).start()
+
+
+def _run_child(cmd: List[str], log_path: str, env: Dict[str, str],
+               lock_fd: Optional[int], stop: threading.Event,
+               watch_dir: Optional[str] = None) -> _Child:
+    """Run a command to completion, measuring its own peak RSS (``wait4``)
+    and wall time, and stopping it early on ``stop`` or a NaN loss.
+
+    The run's lock descriptor is inherited, so the lock is held as long as
+    the training process lives, even if this process dies first.
+    """
+    start = time.monotonic()
+    stopped, nan = False, None
+    next_watch = start + WATCH_S
+    with open(log_path, 'a') as log:
+        log.write(f'\n# {now()} $ {" ".join(cmd)}\n')
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env=env,
+                                pass_fds=(lock_fd, ) if lock_fd else ())
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if stop.is_set() and not stopped:
+                stopped = True
+                _terminate(proc)
+            if watch_dir and nan is None and time.monotonic() > next_watch:
+                next_watch = time.monotonic() + WATCH_S
+                nan = wd.first_nan_loss(wd.read_scalars(watch_dir))
+                if nan is not None:
+                    _terminate(proc)
+            time.sleep(0.1)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return _Child(returncode=proc.returncode,
+                  maxrss_mb=usage.ru_maxrss / 1024.0,  # KiB on Linux
+                  wall_s=time.monotonic() - start, stopped=stopped, nan=nan)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def _fail(rec: Dict, status: str, kind: str, message: str,
+          log_tail: str = '') -> None:
+    rec['status'] = status
+    rec['reason'] = dict(kind=kind, message=message, log_tail=log_tail)
+
+
+def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
+                    env: Dict[str, str], lock_fd: Optional[int],
+                    stop: threading.Event) -> None:
+    """Fill ``rec`` with the outcome of training and evaluating."""
+    train_log = osp.join(spec.work_dir, 'train.log')
+    cmd = train_command(spec, resume)
+    rec['commands'] = dict(train=cmd)
+    train = _run_child(cmd, train_log, env, lock_fd, stop, spec.work_dir)
+    entries = wd.read_scalars(spec.work_dir)
+    log_text = _read(train_log)
+    cuda = wd.cuda_used(log_text)
+    rec['devices'] = dict(
+        type='cuda' if cuda else 'cpu',
+        count=spec.gpus_per_run if cuda and spec.device != 'cpu' else 1)
+    rec['train_time_s'] = train.wall_s
+    rec['wall_time_s'] = train.wall_s
+    rec['peak_host_rss_mb'] = train.maxrss_mb
+    rec['iterations'] = wd.last_train_iter(entries)
+    rec['curve'] = wd.val_curve(entries)
+    gpu_mem = wd.peak_gpu_memory_mb(entries)
+    rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
+        train.maxrss_mb
+    rec['peak_memory_kind'] = ('gpu_allocated'
+                               if gpu_mem is not None else 'host_rss')
+    err = wd.error_summary(log_text)
+    nan = train.nan or wd.first_nan_loss(entries)
+    if train.stopped:
+        _fail(rec, 'interrupted', 'stopped',
+              'stopped by the benchmark (Ctrl-C or SIGTERM)', err['log_tail'])
+        return
+    if nan is not None:
+        _fail(rec, 'failed', 'nan_loss',
+              f'{nan["key"]} = {nan["value"]} at iteration {nan["iter"]}',
+              err['log_tail'])
+        return
+    if train.returncode < 0:
+        name = signal.Signals(-train.returncode).name
+        _fail(rec, 'interrupted', 'killed',
+              f'training process killed by {name}', err['log_tail'])
+        return
+    if train.returncode != 0:
+        kind = 'exception' if 'Traceback' in log_text or \
+            err['message'].startswith('error: ') else 'exit_code'
+        _fail(rec, 'failed', kind,
+              f'tools/train.py exited with {train.returncode}: '
+              f'{err["message"]}', err['log_tail'])
+        return
+
+    last = wd.last_checkpoint(spec.work_dir)
+    ckpt = wd.best_checkpoint(spec.work_dir) if spec.checkpoint == 'best' \
+        else last
+    if ckpt is None:
+        _fail(rec, 'failed', 'no_checkpoint',
+              f'training ended without a{" best" if spec.checkpoint == "best" else ""}'  # noqa: E501
+              f' checkpoint in {spec.work_dir}')
+        return
+    if last is not None:
+        rec['iterations'] = wd.iteration_of(last) or rec['iterations']
+    rec['checkpoint'] = dict(
+        path=_display(ckpt), iteration=wd.iteration_of(ckpt),
+        selection=('last iterate' if spec.checkpoint == 'last' else
+                   'best target-val mIoU'),
+        oracle_selection=spec.checkpoint == 'best')
+
+    metrics_path = osp.join(spec.work_dir, 'metrics.json')
+    if osp.exists(metrics_path):
+        os.remove(metrics_path)
+    cmd = test_command(spec, ckpt)
+    rec['commands']['test'] = cmd
+    test_log = osp.join(spec.work_dir, 'test.log')
+    test = _run_child(cmd, test_log, env, lock_fd, stop)
+    rec['test_time_s'] = test.wall_s
+    rec['wall_time_s'] = train.wall_s + test.wall_s
+    rec['peak_host_rss_mb'] = max(train.maxrss_mb, test.maxrss_mb)
+    if gpu_mem is None:
+        rec['peak_memory_mb'] = rec['peak_host_rss_mb']
+    if test.stopped or test.returncode < 0:
+        _fail(rec, 'interrupted', 'stopped' if test.stopped else 'killed',
+              'evaluation stopped', wd.error_summary(_read(test_log))
+              ['log_tail'])
+        return
+    if test.returncode != 0 or not osp.exists(metrics_path):
+        err = wd.error_summary(_read(test_log))
+        _fail(rec, 'failed', 'test_failed',
+              f'tools/test.py exited with {test.returncode}: '
+              f'{err["message"]}', err['log_tail'])
+        return
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    rec['metrics'] = {
+        k: v for k, v in metrics.items() if not k.startswith('IoU.')
+    }
+    rec['per_class_iou'] = {
+        k[4:]: v for k, v in metrics.items() if k.startswith('IoU.')
+    }
+    rec['status'] = 'finished'
+
+
+def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
+    """The record of a run that starts now (status ``running``)."""
+    repo = osp.dirname(osp.dirname(spec.train_script))
+    return dict(
+        schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
+        seed=spec.seed, status='running', reason=None,
+        suite=_display(spec.suite) if spec.suite else None,
+        config=spec.config_display or _display(spec.config),
+        config_hash=spec.config_hash, overrides=spec.overrides,
+        cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
+        git=git_info(repo, exclude=spec.results_dir), versions=versions(),
+        hardware=hardware(), devices=None, started_at=now(),
+        finished_at=None, host=socket.gethostname(), pid=os.getpid(),
+        resumed=resume, max_iters=spec.max_iters, iterations=None,
+        wall_time_s=None, train_time_s=None, test_time_s=None,
+        compute_time_s=None, peak_memory_mb=None, peak_memory_kind=None,
+        peak_host_rss_mb=None, metrics=None, per_class_iou=None,
+        checkpoint=None, curve=[], commands=None, attempts=attempts,
+        resolved_config=spec.resolved_config)
+
+
+def execute(spec: RunSpec,
+            retrain: bool = False,
+            env: Optional[Dict[str, str]] = None,
+            stop: threading.Event = STOP) -> Outcome:
+    """Execute one run unless it is finished or executed elsewhere.
+
+    Args:
+        spec (RunSpec): The run.
+        retrain (bool): Train a finished run again (its record moves into
+            ``attempts``). Defaults to False.
+        env (dict, optional): Extra environment (``CUDA_VISIBLE_DEVICES``).
+        stop (threading.Event): Set to stop the run (recorded as
+            interrupted).
+
+    Returns:
+        Outcome: What happened, with the record.
+    """
+    store = ResultsStore(spec.results_dir)
+    lock = store.lock(spec.task, spec.run_id)
+    if not lock.acquire():
+        return Outcome(spec.run_id, spec.label, 'busy',
+                       store.read(spec.task, spec.run_id))
+    try:
+        prev = store.read(spec.task, spec.run_id)
+        if prev is not None and prev['status'] == 'finished' and \
+                not retrain:
+            return Outcome(spec.run_id, spec.label, 'reused', prev)
+        if stop.is_set():
+            return Outcome(spec.run_id, spec.label, 'interrupted', prev)
+        attempts = []
+        if prev is not None:
+            lost = prev['status'] == 'running'  # we hold the lock: dead
+            attempts = list(prev.get('attempts') or []) + [
+                _summary(prev, lost)
+            ]
+        resume = bool(prev is not None and attempts[-1]['status']
+                      == 'interrupted' and wd.last_checkpoint(spec.work_dir))
+        if not resume and osp.isdir(spec.work_dir):
+            shutil.rmtree(spec.work_dir)
+        os.makedirs(spec.work_dir, exist_ok=True)
+        rec = new_record(spec, attempts, resume)
+        store.write(rec)
+        try:
+            _train_and_test(spec, rec, resume, _child_env(spec, env),
+                            lock.fd, stop)
+        except BaseException as e:
+            if isinstance(e, Exception):
+                _fail(rec, 'failed', 'benchmark_error',
+                      f'{type(e).__name__}: {e}')
+            else:  # KeyboardInterrupt, SystemExit
+                _fail(rec, 'interrupted', 'stopped',
+                      f'benchmark stopped ({type(e).__name__})')
+            rec['finished_at'] = now()
+            store.write(rec)
+            if not isinstance(e, Exception):
+                raise
+            return Outcome(spec.run_id, spec.label, rec['status'], rec)
+        rec['finished_at'] = now()
+        rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
+                                              resume, attempts)
+        store.write(rec)
+        return Outcome(spec.run_id, spec.label, rec['status'], rec)
+    finally:
+        lock.release()

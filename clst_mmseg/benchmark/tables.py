@@ -1,0 +1,279 @@
+"""Leaderboard rendering: Markdown (README-ready), LaTeX (booktabs), CSV
+and a self-contained HTML page. Formatting only; the numbers come from
+:func:`~.report.leaderboard`."""
+import base64
+import html as _html
+import math
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pandas as pd
+
+from .significance import format_p
+
+DASH = '–'
+
+
+def _nan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_score(mean: float, std: float, digits: int = 1) -> str:
+    """``'52.0 ± 2.0'``; just the mean for a single seed."""
+    if _nan(mean):
+        return DASH
+    if _nan(std):
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def fmt_num(x: float, fmt: str = '.1f', sign: bool = False) -> str:
+    if _nan(x):
+        return ''
+    return format(x, ('+' if sign else '') + fmt)
+
+
+def _hours(x: float) -> str:
+    if _nan(x):
+        return DASH
+    return f'{x:.3f}' if x < 1 else f'{x:.1f}'
+
+
+def _memory(mb: float, kind: str) -> str:
+    if _nan(mb):
+        return DASH
+    label = {'gpu_allocated': 'GPU', 'host_rss': 'RSS'}.get(kind, kind)
+    return f'{mb / 1024:.2f} GB {label}'.strip()
+
+
+def has_paper(board: pd.DataFrame, metric: str) -> bool:
+    col = f'{metric}_paper'
+    return col in board and board[col].notna().any()
+
+
+def main_table(board: pd.DataFrame,
+               metrics: Sequence[str]) -> Tuple[List[str], List[List[str]]]:
+    """Header and text cells of the main leaderboard table.
+
+    Returns:
+        tuple: ``(header, rows)``; row cells are plain text.
+    """
+    devices = set(board['device'])
+    unit = {'cuda': 'GPU', 'cpu': 'CPU'}.get(
+        devices.pop() if len(devices) == 1 else None, 'device')
+    header = ['Method', 'Seeds']
+    for m in metrics:
+        header.append(m)
+        if has_paper(board, m):
+            header += ['Paper', 'Δ']
+    header += ['Iterations', f'{unit}-h/run', 'Peak memory']
+    rows = []
+    for _, r in board.iterrows():
+        title = r['title'] + (' †' if r['oracle_selection'] else '')
+        cells = [title, str(r['n_seeds'])]
+        for m in metrics:
+            cells.append(fmt_score(r[f'{m}_mean'], r[f'{m}_std']))
+            if has_paper(board, m):
+                cells += [fmt_num(r[f'{m}_paper']),
+                          fmt_num(r[f'{m}_delta'], sign=True)]
+        cells += [
+            DASH if _nan(r['iterations']) else str(int(r['iterations'])),
+            _hours(r['device_hours']),
+            _memory(r['peak_memory_mb'], r['peak_memory_kind'])
+        ]
+        rows.append(cells)
+    return header, rows
+
+
+def class_table(board: pd.DataFrame,
+                classes: Sequence[str]) -> Tuple[List[str], List[List[str]]]:
+    """Header and cells of the per-class IoU table (mean over seeds)."""
+    header = ['Method'] + list(classes)
+    rows = [[r['title']] + [fmt_num(r[f'IoU.{c}']) or DASH for c in classes]
+            for _, r in board.iterrows()]
+    return header, rows
+
+
+def comparison_lines(comps: pd.DataFrame, titles: Dict[str, str]) -> List[str]:
+    """``'CLST vs Self-training: +2.1 mIoU19 (p = 0.012, Welch's t-test,
+    3 vs 3 seeds)'`` per compared pair."""
+    out = []
+    for _, c in comps.iterrows():
+        diff = DASH if _nan(c['diff']) else f'{c["diff"]:+.1f}'
+        out.append(f'{titles.get(c["a"], c["a"])} vs '
+                   f'{titles.get(c["b"], c["b"])}: {diff} {c["metric"]} '
+                   f"({format_p(c['p'])}, Welch's t-test, {c['n_a']} vs "
+                   f'{c["n_b"]} seeds)')
+    return out
+
+
+def sources(board: pd.DataFrame, metrics: Sequence[str]) -> List[str]:
+    """``'CLST, mIoU19: 51.6 (Marsden et al. ...; CLST, DeepLabV2 ...)'``."""
+    out = []
+    for _, r in board.iterrows():
+        for m in metrics:
+            if f'{m}_source' in r and r[f'{m}_source']:
+                out.append(f'{r["title"]}, {m}: {r[f"{m}_paper"]:.1f} '
+                           f'({r[f"{m}_source"]})')
+    return out
+
+
+def notes(board: pd.DataFrame) -> List[str]:
+    out = []
+    roles = set(board['role'])
+    if roles & {'baseline', 'upper_bound'}:
+        out.append('Rows in italics are context, not adaptation methods: '
+                   'the source-only baseline and the oracle (trained on '
+                   'target labels, an upper bound).')
+    if board['oracle_selection'].any():
+        out.append('† evaluated at the best checkpoint on target val '
+                   '(oracle selection, uses target labels).')
+    else:
+        out.append('Every run is evaluated at its last iterate.')
+    return out
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return '| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |'
+
+
+def markdown(title: str, board: pd.DataFrame, metrics: Sequence[str],
+             classes: Sequence[str], comps: List[str],
+             footer: Sequence[str] = ()) -> str:
+    """The task's leaderboard as Markdown."""
+    header, rows = main_table(board, metrics)
+    lines = [f'### {title}', '',
+             f'Target-domain {", ".join(metrics)} (%), mean ± std over '
+             'seeds.', '', _md_row(header),
+             '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|']
+    for (_, r), cells in zip(board.iterrows(), rows):
+        if r['role'] != 'method':
+            cells = [f'*{cells[0]}*'] + cells[1:]
+        lines.append(_md_row(cells))
+    if classes:
+        ch, crows = class_table(board, classes)
+        lines += ['', 'Per-class IoU (%), mean over seeds:', '', _md_row(ch),
+                  '|' + '|'.join([':---'] + ['---:'] * len(classes)) + '|']
+        lines += [_md_row(c) for c in crows]
+    if comps:
+        lines += ['', 'Differences between methods over seeds:', '']
+        lines += [f'- {c}' for c in comps]
+    src = sources(board, metrics)
+    if src:
+        lines += ['', 'Paper numbers:', ''] + [f'- {s}' for s in src]
+    lines += [''] + [f'{n}' for n in notes(board)]
+    if footer:
+        lines += [''] + list(footer)
+    return '\n'.join(lines) + '\n'
+
+
+_TEX = {'&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
+        '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
+        '^': r'\textasciicircum{}', '\\': r'\textbackslash{}',
+        '±': r'$\pm$', '→': r'$\rightarrow$', 'Δ': r'$\Delta$',
+        '–': '--', '†': r'$^\dagger$'}
+
+
+def tex_escape(text: str) -> str:
+    return ''.join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def _tex_table(header, rows, roles, caption, label, align) -> List[str]:
+    lines = [r'\begin{table}[t]', r'\centering', r'\small',
+             rf'\caption{{{caption}}}', rf'\label{{{label}}}',
+             rf'\begin{{tabular}}{{{align}}}', r'\toprule',
+             ' & '.join(tex_escape(h) for h in header) + r' \\',
+             r'\midrule']
+    previous = None
+    for role, cells in zip(roles, rows):
+        if previous is not None and role != previous:
+            lines.append(r'\midrule')
+        previous = role
+        cells = [tex_escape(c) for c in cells]
+        if role != 'method':
+            cells[0] = rf'\textit{{{cells[0]}}}'
+        lines.append(' & '.join(cells) + r' \\')
+    lines += [r'\bottomrule', r'\end{tabular}', r'\end{table}']
+    return lines
+
+
+def latex(title: str, task: str, board: pd.DataFrame,
+          metrics: Sequence[str], classes: Sequence[str],
+          comps: List[str]) -> str:
+    """The task's leaderboard as LaTeX tables (needs ``booktabs``)."""
+    roles = list(board['role'])
+    header, rows = main_table(board, metrics)
+    caption = (f'{tex_escape(title)}: target-domain '
+               f'{tex_escape(", ".join(metrics))} (\\%), mean $\\pm$ std '
+               'over seeds. ' + tex_escape(' '.join(notes(board))))
+    lines = ['% generated by tools/benchmark.py from the result records',
+             '% \\usepackage{booktabs}']
+    lines += _tex_table(header, rows, roles, caption, f'tab:{task}',
+                        'l' + 'r' * (len(header) - 1))
+    if classes:
+        ch, crows = class_table(board, classes)
+        lines += ['']
+        lines += _tex_table(ch, crows, roles,
+                            f'{tex_escape(title)}: per-class IoU (\\%), '
+                            'mean over seeds.', f'tab:{task}-classes',
+                            'l' + 'r' * len(classes))
+    if comps:
+        lines += ['', '% ' + '\n% '.join(comps)]
+    return '\n'.join(lines) + '\n'
+
+
+def _html_table(header, rows, roles) -> str:
+    out = ['<table>', '<thead><tr>' + ''.join(
+        f'<th>{_html.escape(h)}</th>' for h in header) + '</tr></thead>',
+        '<tbody>']
+    for role, cells in zip(roles, rows):
+        cls = '' if role == 'method' else ' class="context"'
+        out.append(f'<tr{cls}>' + ''.join(
+            f'<td>{_html.escape(c)}</td>' for c in cells) + '</tr>')
+    out.append('</tbody></table>')
+    return '\n'.join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}
+table{border-collapse:collapse;margin:1em 0}
+th,td{padding:.25em .6em;text-align:right;border-bottom:1px solid #ddd}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #333}
+tr.context td{font-style:italic;color:#555}
+img{max-width:100%;margin:1em 0}
+.note{color:#555;font-size:.9em}"""
+
+
+def html_page(title: str, board: pd.DataFrame, metrics: Sequence[str],
+              classes: Sequence[str], comps: List[str],
+              images: Sequence[str] = (), footer: Sequence[str] = ()) -> str:
+    """A self-contained HTML page (inline CSS, PNGs as data URIs)."""
+    roles = list(board['role'])
+    header, rows = main_table(board, metrics)
+    parts = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8">',
+             f'<title>{_html.escape(title)}</title>',
+             f'<style>{_CSS}</style></head><body>',
+             f'<h1>{_html.escape(title)}</h1>',
+             f'<p>Target-domain {_html.escape(", ".join(metrics))} (%), '
+             'mean ± std over seeds.</p>', _html_table(header, rows, roles)]
+    if classes:
+        ch, crows = class_table(board, classes)
+        parts += ['<h2>Per-class IoU (%)</h2>',
+                  _html_table(ch, crows, roles)]
+    if comps:
+        parts += ['<h2>Differences between methods</h2>', '<ul>'] + [
+            f'<li>{_html.escape(c)}</li>' for c in comps] + ['</ul>']
+    for path in images:
+        if path and osp.isfile(path):
+            with open(path, 'rb') as f:
+                data = base64.b64encode(f.read()).decode()
+            parts.append(f'<img alt="{_html.escape(osp.basename(path))}" '
+                         f'src="data:image/png;base64,{data}">')
+    src = sources(board, metrics)
+    if src:
+        parts += ['<h2>Paper numbers</h2>', '<ul>'] + [
+            f'<li>{_html.escape(s)}</li>' for s in src] + ['</ul>']
+    parts += [f'<p class="note">{_html.escape(n)}</p>'
+              for n in list(notes(board)) + list(footer)]
+    parts.append('</body></html>')
+    return '\n'.join(parts) + '\n'

@@ -1,0 +1,132 @@
+"""What a training run leaves in its work dir, read back: mmengine's
+scalar logs (``<work_dir>/<timestamp>/vis_data/scalars.json``, one JSON
+object per line), checkpoints and the console log."""
+import glob
+import json
+import math
+import os.path as osp
+import re
+from typing import Dict, List, Optional
+
+_ITER = re.compile(r'iter_(\d+)\.pth$')
+
+
+def read_scalars(work_dir: str) -> List[Dict]:
+    """Every logged scalar entry of every attempt (resumed runs start a new
+    timestamp folder), in order. Lines being written are skipped.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        list[dict]: Entries; training ones have ``iter`` and ``loss``,
+        validation ones ``mIoU`` and ``step``.
+    """
+    entries = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    return entries
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
+    """The first training entry with a non-finite loss term.
+
+    Returns:
+        dict | None: ``iter``, ``key`` and ``value`` (as text).
+    """
+    for e in entries:
+        for key, value in e.items():
+            if 'loss' in key and isinstance(value, (int, float)) \
+                    and not _finite(value):
+                return dict(iter=e.get('iter', e.get('step')), key=key,
+                            value=str(value))
+    return None
+
+
+def val_curve(entries: List[Dict]) -> List[Dict]:
+    """Target-val mIoU (and class subsets) against the iteration; a step
+    validated twice (resume) keeps its last value.
+
+    Returns:
+        list[dict]: ``step`` plus every ``mIoU*`` key, sorted by step.
+    """
+    by_step = {}
+    for e in entries:
+        if 'mIoU' in e and 'step' in e:
+            by_step[int(e['step'])] = {
+                k: v for k, v in e.items() if k.startswith('mIoU')
+            }
+    return [dict(step=s, **by_step[s]) for s in sorted(by_step)]
+
+
+def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
+    """Max of mmengine's logged ``memory`` (MB of CUDA memory allocated);
+    None on the CPU, where it is not logged."""
+    values = [e['memory'] for e in entries if _finite(e.get('memory'))]
+    return float(max(values)) if values else None
+
+
+def last_train_iter(entries: List[Dict]) -> Optional[int]:
+    its = [int(e['iter']) for e in entries if _finite(e.get('iter'))]
+    return max(its) if its else None
+
+
+def iteration_of(checkpoint: str) -> Optional[int]:
+    """``.../iter_2000.pth`` -> 2000 (also ``best_mIoU_iter_500.pth``)."""
+    m = _ITER.search(osp.basename(checkpoint))
+    return int(m.group(1)) if m else None
+
+
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint mmengine wrote last (``last_checkpoint`` file), or the
+    highest ``iter_*.pth``."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and not osp.isabs(path):
+            path = osp.join(work_dir, path)
+        if path and osp.isfile(path):
+            return path
+    ckpts = [p for p in glob.glob(osp.join(work_dir, 'iter_*.pth'))
+             if iteration_of(p) is not None]
+    return max(ckpts, key=iteration_of) if ckpts else None
+
+
+def best_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``CheckpointHook(save_best='mIoU')`` kept."""
+    ckpts = sorted(glob.glob(osp.join(work_dir, 'best_mIoU_*.pth')),
+                   key=lambda p: iteration_of(p) or -1)
+    return ckpts[-1] if ckpts else None
+
+
+def cuda_used(log_text: str) -> Optional[bool]:
+    """mmengine prints ``CUDA available: True/False`` in its environment
+    report; None if the log does not say."""
+    m = re.search(r'CUDA available:\s*(True|False)', log_text)
+    return None if m is None else m.group(1) == 'True'
+
+
+def error_summary(log_text: str, lines: int = 30) -> Dict:
+    """The last exception line of a console log and its tail.
+
+    Returns:
+        dict: ``message`` (the last ``...Error: ...`` / ``error: ...``
+        line, or the last non-empty line) and ``log_tail``.
+    """
+    rows = [ln.rstrip() for ln in log_text.splitlines() if ln.strip()]
+    pattern = re.compile(r'^([A-Za-z_][\w.]*(Error|Exception|Interrupt)\b|'
+                         r'error: )')
+    message = next((ln for ln in reversed(rows) if pattern.match(ln)),
+                   rows[-1] if rows else '')
+    return dict(message=message, log_tail='\n'.join(rows[-lines:]))

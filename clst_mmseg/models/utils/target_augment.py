@@ -1,0 +1,62 @@
+"""Photometric augmentation of normalised target batches (the student's
+input in self-training methods: DACS, CLST, pure self-training)."""
+from typing import Sequence
+
+import torch
+import torchvision.transforms.v2.functional as TF
+from torch import Tensor
+
+
+class PhotometricAugment:
+    """Random colour jitter and Gaussian blur applied per image to a batch
+    that the data preprocessor has already normalised.
+
+    Draws from torch's global generator (seeded by mmengine, saved and
+    restored by ``RNGStateHook``).
+
+    Args:
+        mean (Sequence[float]): Normalisation mean of the preprocessor.
+        std (Sequence[float]): Normalisation std of the preprocessor.
+        jitter_prob (float): Probability of colour jitter per image.
+        jitter_strength (float): Brightness/contrast/saturation factors are
+            drawn from [1 - s, 1 + s], hue from [-s/4, s/4].
+        blur_prob (float): Probability of a Gaussian blur per image.
+        blur_sigma (tuple[float, float]): Range of the blur sigma in pixels.
+    """
+
+    def __init__(self,
+                 mean: Sequence[float],
+                 std: Sequence[float],
+                 jitter_prob: float = 0.8,
+                 jitter_strength: float = 0.2,
+                 blur_prob: float = 0.5,
+                 blur_sigma: Sequence[float] = (0.15, 1.15)) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.jitter_prob = jitter_prob
+        self.jitter_strength = jitter_strength
+        self.blur_prob = blur_prob
+        self.blur_sigma = tuple(blur_sigma)
+
+    def _uniform(self, low: float, high: float) -> float:
+        return float(torch.empty(()).uniform_(low, high))
+
+    def __call__(self, inputs: Tensor) -> Tensor:
+        """Augment a normalised batch (N, 3, H, W); returns a new tensor."""
+        mean = self.mean.to(inputs.device)
+        std = self.std.to(inputs.device)
+        images = ((inputs * std + mean) / 255.).clamp(0, 1)
+        out = []
+        s = self.jitter_strength
+        for img in images:
+            if float(torch.rand(())) < self.jitter_prob:
+                img = TF.adjust_brightness(img, self._uniform(1 - s, 1 + s))
+                img = TF.adjust_contrast(img, self._uniform(1 - s, 1 + s))
+                img = TF.adjust_saturation(img, self._uniform(1 - s, 1 + s))
+                img = TF.adjust_hue(img, self._uniform(-s / 4, s / 4))
+            if float(torch.rand(())) < self.blur_prob:
+                sigma = self._uniform(*self.blur_sigma)
+                k = 2 * int(round(2 * sigma)) + 1
+                img = TF.gaussian_blur(img, [k, k], [sigma, sigma])
+            out.append(img)
+        return (torch.stack(out) * 255. - mean) / std

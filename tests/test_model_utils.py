@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+import clst_mmseg  # noqa: F401
+from clst_mmseg.models.utils import (PhotometricAugment, class_balanced,
+                                     class_balanced_thresholds,
+                                     confidence_threshold)
+
+
+def test_confidence_threshold_drops_low_confidence_pixels():
+    probs = torch.tensor([[0.95, 0.6], [0.05, 0.4]]).view(1, 2, 1, 2)
+    labels, conf = confidence_threshold(probs, 0.9)
+    assert labels.tolist() == [[[0, 255]]]
+    assert conf.flatten().tolist() == pytest.approx([0.95, 0.6])
+
+
+def test_class_balanced_thresholds_on_known_histogram():
+    # class 0: 10 pixels with confidences 0.91..1.00; class 1: 4 pixels
+    # with 0.5, 0.6, 0.7, 0.8; class 2: never predicted
+    conf = torch.tensor([0.91 + 0.01 * i for i in range(10)] +
+                        [0.5, 0.6, 0.7, 0.8])
+    labels = torch.tensor([0] * 10 + [1] * 4)
+    th = class_balanced_thresholds(conf, labels, 3, portion=0.5)
+    # rank floor(0.5 * 10) = 5 of the sorted-descending class-0 values
+    assert th[0].item() == pytest.approx(0.95)
+    assert th[1].item() == pytest.approx(0.6)  # rank 2 of (.8,.7,.6,.5)
+    assert th[2].item() == float('inf')
+    capped = class_balanced_thresholds(conf, labels, 3, 0.5,
+                                       max_threshold=0.9)
+    assert capped[0].item() == pytest.approx(0.9)
+    with pytest.raises(ValueError, match='portion'):
+        class_balanced_thresholds(conf, labels, 3, portion=0.0)
+
+
+def test_class_balanced_keeps_rare_class_that_a_fixed_threshold_drops():
+    # a rare class predicted with 0.6 everywhere is starved by 0.9
+    probs = torch.zeros(1, 2, 1, 10)
+    probs[0, 0, 0, :8] = 0.99
+    probs[0, 1, 0, :8] = 0.01
+    probs[0, 1, 0, 8:] = 0.6
+    probs[0, 0, 0, 8:] = 0.4
+    fixed, _ = confidence_threshold(probs, 0.9)
+    assert (fixed == 1).sum() == 0
+    balanced, _ = class_balanced(probs, portion=0.5)
+    assert (balanced == 1).sum() == 2
+
+
+def test_photometric_augment_keeps_shape_and_changes_pixels():
+    torch.manual_seed(0)
+    aug = PhotometricAugment(mean=[100., 110., 120.], std=[50., 50., 50.],
+                             jitter_prob=1.0, blur_prob=1.0)
+    x = torch.randn(2, 3, 16, 16)
+    y = aug(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert not torch.allclose(x, y)
+    none = PhotometricAugment(mean=[100., 110., 120.], std=[50., 50., 50.],
+                              jitter_prob=0.0, blur_prob=0.0)
+    mean = torch.tensor([100., 110., 120.]).view(1, 3, 1, 1)
+    x = (torch.rand(1, 3, 4, 4) * 255 - mean) / 50
+    torch.testing.assert_close(none(x), x, atol=1e-5, rtol=0)
