@@ -44,6 +44,7 @@ setup(
         'seaborn>=0.13',
         'scipy>=1.10',
         'Pillow>=9',
+        'submitit>=1.5',  # Slurm executor of tools/benchmark.py
     ],
     extras_require={'test': ['pytest>=7']},
 )

@@ -2,12 +2,12 @@
 
 Examples::
 
-    python tools/benchmark.py                      # mini task, every method x 3 seeds (CPU)
+    python tools/benchmark.py              # every method on mini x 3 seeds
     python tools/benchmark.py configs/benchmarks/paper.py --gpus all
     python tools/benchmark.py configs/benchmarks/paper.py --executor slurm
-    python tools/benchmark.py --dry-run            # which runs exist / are done
+    python tools/benchmark.py --dry-run    # which runs exist / are done
     python tools/benchmark.py --only oracle --skip 'mini/*/s2'
-    python tools/benchmark.py --report-only        # tables and plots from records
+    python tools/benchmark.py --report-only  # tables, plots from records
 
 Finished runs are reused, interrupted ones resume, failed ones are retried.
 See docs/benchmark.md.

@@ -77,9 +77,13 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
         counts[action] = counts.get(action, 0) + 1
         why = ''
         if action in ('resume', 'restart', 'retry') and rec:
-            reason = rec.get('reason') or dict(
-                kind='lost', message='no final record')
-            why = f'{rec["status"]}: {reason["kind"]}: {reason["message"]}'
+            if rec['status'] == 'running':  # nobody holds its lock: dead
+                why = ('interrupted: lost: the process executing it died '
+                       'without a final record')
+            else:
+                reason = rec.get('reason') or {}
+                why = (f'{rec["status"]}: {reason.get("kind")}: '
+                       f'{reason.get("message")}')
         rows.append((_STATUS[action], r.label, r.run_id, r.config_display,
                      why))
     w = [max([len(x[i]) for x in rows] + [len(h)]) for i, h in enumerate(

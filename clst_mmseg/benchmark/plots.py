@@ -75,6 +75,7 @@ def plot_per_class(board: pd.DataFrame, classes: Sequence[str], title: str,
                 annot_kws=dict(fontsize=8))
     ax.set_xlabel('')
     ax.set_ylabel('')
+    plt.setp(ax.get_xticklabels(), rotation=45, ha='right')
     ax.set_title(title)
     return _save(fig, path)
 
@@ -128,6 +129,9 @@ def plot_all(frame: pd.DataFrame, records: Sequence[Dict],
                                   f'{stem}_per_class.png'))
     curve = plot_curves(records, board, metrics[0], title,
                         f'{stem}_curves.png')
+    if curve is None and metrics[0] != 'mIoU':
+        curve = plot_curves(records, board, 'mIoU', title,
+                            f'{stem}_curves.png')
     if curve:
         out.append(curve)
     return out

@@ -35,6 +35,11 @@ def suite_records(suite: Suite, store: ResultsStore) -> List[Dict]:
     return out
 
 
+def _display(path: str) -> str:
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
+
+
 def _short(rev):
     return rev[:10] if rev else 'unknown'
 
@@ -126,5 +131,5 @@ def publish(suite: Suite, store: ResultsStore,
         written[task] = list(paths) + [f'{stem}.csv', f'{stem}_runs.csv'
                                        ] + images
         echo(md)
-        echo(f'written: {", ".join(osp.relpath(p) for p in written[task])}')
+        echo('written: ' + ', '.join(_display(p) for p in written[task]))
     return written

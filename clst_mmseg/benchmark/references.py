@@ -4,7 +4,9 @@ They live in ``reference_numbers.csv`` beside this file (columns ``task,
 metric, method, variant, value, backbone, source``), never in code. A row's
 ``method`` is a *reference key*: by default a suite method uses the key equal
 to its name (``configs/<method>/``); a suite entry maps any other name to a
-key with ``dict(name='advent', reference='advent_minent')``.
+key with e.g. ``dict(name='self_training_cb', reference='cbst')``. Keys:
+``advent`` is AdvEnt+MinEnt (what ``configs/advent/<task>.py`` trains),
+``advent_adv`` AdvEnt alone (``configs/advent/<task>_advent.py``).
 """
 import os.path as osp
 from typing import Dict, Optional

@@ -225,6 +225,19 @@ def _run_child(cmd: List[str], log_path: str, env: Dict[str, str],
                   wall_s=time.monotonic() - start, stopped=stopped, nan=nan)
 
 
+def _verify_config(spec: RunSpec) -> Optional[bool]:
+    """Whether the config the training dumped into its work dir hashes to
+    the run's config hash (None if it dumped none or it does not load)."""
+    from .identity import config_hash, resolve_config
+    dumped = osp.join(spec.work_dir, osp.basename(spec.config))
+    if not osp.isfile(dumped):
+        return None
+    try:
+        return config_hash(resolve_config(dumped)) == spec.config_hash
+    except Exception:
+        return None
+
+
 def _read(path: str) -> str:
     try:
         with open(path, errors='replace') as f:
@@ -258,6 +271,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['peak_host_rss_mb'] = train.maxrss_mb
     rec['iterations'] = wd.last_train_iter(entries)
     rec['curve'] = wd.val_curve(entries)
+    rec['config_verified'] = _verify_config(spec)
     gpu_mem = wd.peak_gpu_memory_mb(entries)
     rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
         train.maxrss_mb
@@ -291,9 +305,10 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     ckpt = wd.best_checkpoint(spec.work_dir) if spec.checkpoint == 'best' \
         else last
     if ckpt is None:
+        which = 'best ' if spec.checkpoint == 'best' else ''
         _fail(rec, 'failed', 'no_checkpoint',
-              f'training ended without a{" best" if spec.checkpoint == "best" else ""}'  # noqa: E501
-              f' checkpoint in {spec.work_dir}')
+              f'training ended without a {which}checkpoint in '
+              f'{spec.work_dir}')
         return
     if last is not None:
         rec['iterations'] = wd.iteration_of(last) or rec['iterations']
@@ -354,7 +369,8 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         wall_time_s=None, train_time_s=None, test_time_s=None,
         compute_time_s=None, peak_memory_mb=None, peak_memory_kind=None,
         peak_host_rss_mb=None, metrics=None, per_class_iou=None,
-        checkpoint=None, curve=[], commands=None, attempts=attempts,
+        checkpoint=None, curve=[], config_verified=None, commands=None,
+        attempts=attempts,
         resolved_config=spec.resolved_config)
 
 

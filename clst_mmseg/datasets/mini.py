@@ -3,13 +3,14 @@
 A procedurally generated UDA task that needs no download. Street-like scenes
 are drawn from one scene-layout prior (sky on top, a road in perspective at
 the bottom, sidewalks beside it, buildings and trees on the horizon, poles,
-cars, unlabelled-looking "clutter" that carries the label of the region it
-sits on) and rendered in two styles:
+cars, and clutter blobs in random colours that carry the label of the region
+they sit on) and rendered in two styles:
 
 - source ("synthetic"): flat colours, sharp edges, GTA5 layout;
 - target ("real"): a systematic shift of the class palette, photo textures
-  and photo backgrounds taken from images shipped with matplotlib, lighting
-  and colour casts, shadows, blur and noise, Cityscapes layout.
+  and photo backgrounds taken from the sample data shipped with matplotlib
+  (a runtime requirement of mmseg), lighting and colour casts, shadows, blur
+  and noise, Cityscapes layout.
 
 Each target image draws its own shift severity in [0, 1], so the target holds
 easy (source-like) and hard images; a uniformly hard target made
@@ -96,6 +97,14 @@ class _TextureBank:
     """
 
     def __init__(self):
+        try:
+            self._load()
+        except (OSError, KeyError, ValueError, AttributeError) as e:
+            raise FileNotFoundError(
+                'mini: needs the sample images of matplotlib '
+                f'(mpl-data/sample_data): {e}') from e
+
+    def _load(self):
         from matplotlib import cbook
         grey_srcs = []
         hopper = cv2.imread(
@@ -456,6 +465,11 @@ def generate_mini(root: str, seed: int = 0,
     if len(size) != 2 or min(size) < 32:
         raise ValueError(f'mini: size must be (H, W) with H, W >= 32, '
                          f'got {size}')
+    counts = dict(n_source=n_source, n_target_train=n_target_train,
+                  n_target_val=n_target_val)
+    for key, n in counts.items():
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f'mini: {key} must be an int >= 0, got {n!r}')
     src_img = osp.join(root, 'source', 'images')
     src_lbl = osp.join(root, 'source', 'labels')
     for d in (src_img, src_lbl):

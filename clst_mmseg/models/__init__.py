@@ -1,9 +1,13 @@
 from .data_preprocessors import UDADataPreProcessor
 from .decode_heads import DeepLabV2Head
+from .discriminators import FCDiscriminator
+from .heads import ProjectionHead
+from .losses import CentroidContrastiveLoss
 from .pretrained_init import PretrainedIfAvailable
 from .segmentors import UDASegmentor
 
 __all__ = [
     'UDADataPreProcessor', 'DeepLabV2Head', 'PretrainedIfAvailable',
-    'UDASegmentor'
+    'UDASegmentor', 'FCDiscriminator', 'ProjectionHead',
+    'CentroidContrastiveLoss'
 ]

@@ -4,8 +4,8 @@
 #   python tools/benchmark.py configs/benchmarks/paper.py --gpus all
 #   python tools/benchmark.py configs/benchmarks/paper.py --executor slurm
 # Add each method when its configs/<method>/{gta2cs,synthia2cs}.py land:
-# 'adaptsegnet', dict(name='advent', reference='advent_minent') (or
-# 'advent' for AdvEnt alone), 'self_training', 'dacs', 'clst'.
+# 'adaptsegnet', 'advent' (AdvEnt+MinEnt), 'self_training',
+# dict(name='self_training_cb', reference='cbst'), 'dacs', 'clst'.
 _base_ = ['./_base_/default.py']
 tasks = ['gta2cs', 'synthia2cs']
 methods = ['source_only', 'oracle']

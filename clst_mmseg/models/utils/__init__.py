@@ -1,8 +1,9 @@
 from .pseudo_label import (class_balanced, class_balanced_thresholds,
                            confidence_threshold)
 from .target_augment import PhotometricAugment
+from .classmix import class_mix_masks, mix
 
 __all__ = [
     'confidence_threshold', 'class_balanced', 'class_balanced_thresholds',
-    'PhotometricAugment'
+    'PhotometricAugment', 'class_mix_masks', 'mix'
 ]

@@ -1,0 +1,226 @@
+"""Temporal ensemble of target predictions and its pseudo-labels (CLST)."""
+import os
+import os.path as osp
+from typing import List, Optional, Tuple
+
+import torch
+from mmengine.dist import all_gather, get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.structures import PixelData
+from mmseg.registry import HOOKS
+from torch import Tensor
+
+from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
+                                                     CompactEnsembleMemory,
+                                                     aug_to_cell_index,
+                                                     sample_prediction)
+
+CHECKPOINT_KEY = 'temporal_ensemble'
+
+
+@HOOKS.register_module()
+class TemporalEnsembleHook(Hook):
+    """Keeps a compact per-image EMA of the network's target predictions
+    (:class:`CompactEnsembleMemory`, 2 bytes per stored pixel, on the CPU or
+    memory-mapped) and turns it into pseudo-labels.
+
+    The knobs live in the model (``model.ensemble_cfg``: momentum,
+    memory_size, memmap_dir; ``model.pseudo_label_cfg``: the selection), so
+    that a method's config fragment holds all of them. Every iteration:
+
+    - ``before_train_iter``: each target sample of the batch gets
+      ``gt_sem_seg`` (the memory's arg-max where selected by the confidence
+      threshold or the class-balanced per-class thresholds computed over the
+      whole memory, 255 elsewhere and where nothing is stored) and
+      ``ensemble_seg`` (``label``: arg-max, 255 where nothing is stored;
+      ``conf``: its confidence), mapped from the image's own frame into its
+      augmented frame (scale, crop box, flip from its meta information;
+      nearest cell).
+    - ``after_train_iter``: the step's target softmax (left by the model,
+      see ``CLST.pop_ensemble_feed``) is resampled into each image's frame
+      and folded into the memory. Under DDP the (index, prediction,
+      geometry) of every rank are all-gathered and every rank applies all
+      updates in rank order, so the memories stay identical.
+
+    The memory (and the class-balanced thresholds) are saved into every
+    checkpoint under ``'temporal_ensemble'`` as plain tensors and restored
+    on resume.
+
+    Args:
+        threshold_interval (int): Recompute the class-balanced thresholds
+            every this many iterations (they are a histogram pass over the
+            memory). Defaults to 1.
+        log_interval (int): Log the filled fraction and mean confidence of
+            the memory every this many iterations. Defaults to 50.
+    """
+
+    priority = 'NORMAL'  # after_train_iter before CheckpointHook (VERY_LOW)
+
+    def __init__(self, threshold_interval: int = 1,
+                 log_interval: int = 50) -> None:
+        if threshold_interval < 1 or log_interval < 1:
+            raise ValueError('TemporalEnsembleHook: threshold_interval and '
+                             'log_interval must be >= 1')
+        self.threshold_interval = int(threshold_interval)
+        self.log_interval = int(log_interval)
+        self.memory: Optional[CompactEnsembleMemory] = None
+        self.thresholds: Optional[Tensor] = None
+        self._pending: Optional[dict] = None
+
+    # -- set-up ------------------------------------------------------------
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        for attr in ('ensemble_cfg', 'pseudo_label_cfg', 'pop_ensemble_feed'):
+            if not hasattr(model, attr):
+                raise TypeError(
+                    'TemporalEnsembleHook: the model must provide '
+                    f'{attr!r} (e.g. type=CLST), got {type(model).__name__}')
+        return model
+
+    def before_train(self, runner) -> None:
+        model = self._model(runner)
+        dataset = runner.train_dataloader.dataset
+        if not hasattr(dataset, 'target'):
+            raise TypeError('TemporalEnsembleHook: the train dataset must be '
+                            'a UDADataset (with a .target dataset), got '
+                            f'{type(dataset).__name__}')
+        cfg = model.ensemble_cfg
+        filename = None
+        if cfg.get('memmap_dir'):
+            os.makedirs(cfg['memmap_dir'], exist_ok=True)
+            filename = osp.join(cfg['memmap_dir'],
+                                f'temporal_ensemble_rank{get_rank()}.int16')
+        self.memory = CompactEnsembleMemory(
+            len(dataset.target), cfg['memory_size'], model.num_classes,
+            cfg['momentum'], filename=filename)
+        if self._pending is not None:
+            self._restore(self._pending)
+            self._pending = None
+        runner.logger.info(
+            f'TemporalEnsembleHook: {self.memory.num_images} target images x '
+            f'{self.memory.size} cells, {self.memory.nbytes / 2**20:.1f} MiB '
+            f'({"memory-mapped: " + filename if filename else "RAM"})')
+
+    # -- pseudo-labels -----------------------------------------------------
+    def _update_thresholds(self, runner, cfg: dict) -> None:
+        if cfg['type'] != 'class_balanced':
+            self.thresholds = None
+            return
+        if (self.thresholds is None
+                or runner.iter % self.threshold_interval == 0):
+            self.thresholds = self.memory.class_thresholds(
+                cfg['portion'], cfg.get('max_threshold'))
+
+    def pseudo_labels(self, index: int, geo: AugGeometry,
+                      cfg: dict) -> Tuple[Tensor, Tensor, Tensor]:
+        """Read one image's memory in its augmented frame.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: Selected labels (H, W) long (255
+            where not selected), arg-max labels (255 where nothing is
+            stored) and confidences (0 there), in the augmented frame.
+        """
+        labels, conf, stored = self.memory.read(index)
+        iy, ix = aug_to_cell_index(geo, self.memory.size)
+        labels, conf, stored = labels[iy, ix], conf[iy, ix], stored[iy, ix]
+        if cfg['type'] == 'threshold':
+            keep = stored & (conf >= cfg['threshold'])
+        else:
+            keep = stored & (conf >= self.thresholds[labels])
+        argmax = labels.masked_fill(~stored, 255)
+        return argmax.masked_fill(~keep, 255), argmax, conf * stored
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        model = self._model(runner)
+        if (self.memory is None or not model.needs_ensemble
+                or not data_batch or 'target_data_samples' not in data_batch):
+            return
+        cfg = model.pseudo_label_cfg
+        self._update_thresholds(runner, cfg)
+        for sample in data_batch['target_data_samples']:
+            meta = sample.metainfo
+            selected, argmax, conf = self.pseudo_labels(
+                int(meta['sample_idx']), AugGeometry.from_meta(meta), cfg)
+            sample.gt_sem_seg = PixelData(data=selected[None])
+            sample.ensemble_seg = PixelData(label=argmax[None],
+                                            conf=conf[None])
+
+    # -- ensemble update ---------------------------------------------------
+    @staticmethod
+    def _gather(feed: dict) -> List[Tuple[int, AugGeometry, Tensor,
+                                          Tuple[int, int]]]:
+        """(index, geometry, probs on the CPU, input shape) of every rank's
+        images, in rank order."""
+        probs = feed['probs']
+        meta = torch.stack([
+            torch.cat([torch.tensor([float(i)], dtype=torch.float64),
+                       g.to_tensor(),
+                       torch.tensor(feed['input_shape'], dtype=torch.float64)])
+            for i, g in zip(feed['indices'], feed['geometry'])
+        ])
+        if get_world_size() > 1:
+            n = torch.tensor([probs.shape[0]], device=probs.device)
+            counts = [int(c) for c in all_gather(n)]
+            pad = max(counts) - probs.shape[0]
+            if pad:
+                probs = torch.cat([probs, probs.new_zeros(pad,
+                                                          *probs.shape[1:])])
+                meta = torch.cat([meta, meta.new_zeros(pad, meta.shape[1])])
+            all_probs = all_gather(probs.contiguous())
+            all_meta = all_gather(meta.to(probs.device))
+            probs = torch.cat([p[:c] for p, c in zip(all_probs, counts)])
+            meta = torch.cat([m[:c] for m, c in zip(all_meta, counts)])
+        probs, meta = probs.cpu().float(), meta.cpu()
+        return [(int(m[0]), AugGeometry.from_tensor(m[1:10]), p,
+                 (int(m[10]), int(m[11]))) for p, m in zip(probs, meta)]
+
+    def update(self, feed: dict) -> None:
+        """Fold one step's predictions (of every rank) into the memory."""
+        for index, geo, probs, input_shape in self._gather(feed):
+            q, valid = sample_prediction(probs, geo, self.memory.size,
+                                         input_shape)
+            self.memory.update(index, q, valid)
+
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        model = self._model(runner)
+        feed = model.pop_ensemble_feed()
+        if self.memory is None or feed is None or not model.needs_ensemble:
+            return
+        self.update(feed)
+        if (runner.iter + 1) % self.log_interval == 0:
+            _, conf, stored = self.memory.decode(self.memory.codes)
+            filled = stored.float().mean()
+            runner.message_hub.update_scalar('train/ens.filled',
+                                             float(filled))
+            runner.message_hub.update_scalar(
+                'train/ens.conf', float(conf[stored].mean())
+                if filled > 0 else 0.0)
+
+    # -- checkpoints -------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.memory is None:
+            return
+        checkpoint[CHECKPOINT_KEY] = dict(
+            memory=self.memory.state_dict(),
+            thresholds=(None if self.thresholds is None else
+                        self.thresholds.clone()))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get(CHECKPOINT_KEY)
+        if state is None:
+            return
+        if self.memory is None:
+            self._pending = state
+        else:
+            self._restore(state)
+
+    def _restore(self, state: dict) -> None:
+        self.memory.load_state_dict(state['memory'])
+        self.thresholds = state.get('thresholds')

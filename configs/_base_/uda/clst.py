@@ -1,0 +1,85 @@
+# CLST (Marsden, Bartler, Doebler, Yang, arXiv 2105.02001): source
+# cross-entropy + a contrastive loss between source and target class
+# centroids + self-training on pseudo-labels of a temporal ensemble of the
+# network's target predictions. Not every hyper-parameter is public: each
+# knob says "from the paper" or "assumed"; docs/methods/clst.md lists the
+# assumptions. The values below are those of the DeepLabV2 ResNet-101 tasks;
+# configs/clst/mini.py restates the few that depend on the network/data.
+model = dict(
+    type='CLST',
+    # --- contrastive term -------------------------------------------------
+    # assumed: a 2-layer 1x1-conv projection (SimCLR-style) of the feature
+    # the classifier reads (ResNet layer4, element 1 of extract_feat's
+    # output), 512 hidden, 128-d embeddings
+    projection_head=dict(
+        type='ProjectionHead', in_channels=2048, in_index=1, channels=512,
+        out_channels=128, num_convs=2, norm_cfg=None),
+    contrastive_loss=dict(
+        type='CentroidContrastiveLoss',
+        feat_channels=128,  # = projection_head.out_channels
+        # assumed: the usual InfoNCE temperature
+        temperature=0.1,
+        # from the paper: class centroids (means of the pixel embeddings);
+        # assumed: smoothed over iterations with momentum 0.9, as a batch
+        # of 2 + 2 crops misses many classes
+        centroid_momentum=0.9,
+        # from the paper: target centroids are the anchors, the source
+        # centroid of the same class the positive, the other source
+        # centroids the negatives; assumed: one direction only, source side
+        # trained too
+        symmetric=False,
+        detach_source=False),
+    # assumed: weight of the contrastive term
+    cl_weight=0.1,
+    # assumed: no warm-up; with ensemble labels the term is 0 until the
+    # memory holds predictions of the batch's images
+    cl_warmup_iters=0,
+    cl_rampup_iters=0,
+    # from the paper: target centroids from the pseudo-labels (here the
+    # ensemble's arg-max); the ablations switch to online predictions
+    cl_target_labels='ensemble',
+    # assumed: every pixel with an ensemble label, not only confident ones
+    # (a centroid InfoNCE over confident target pixels only was inert in
+    # the mini prototype: those centroids are already aligned)
+    cl_target_min_conf=0.0,
+    # --- self-training term ----------------------------------------------
+    # assumed: source and target terms weighted equally
+    st_weight=1.0,
+    # assumed: source-only + contrastive iterations before self-training
+    # starts, while the ensemble fills (task configs set it)
+    warmup_iters=0,
+    # assumed: Laine & Aila's sigmoid ramp-up of the weight
+    st_rampup_iters=0,
+    # assumed: a fixed confidence threshold on the ensemble's confidence
+    # (the ensemble averages predictions, so its confidences are lower
+    # than a single prediction's)
+    pseudo_label=dict(type='threshold', threshold=0.9),
+    # from the paper: pseudo-labels from the temporal ensemble
+    pseudo_label_source='ensemble',
+    ensemble=dict(
+        # assumed: Laine & Aila's ensemble momentum 0.6 (per visit of an
+        # image; a pixel's first prediction initialises it)
+        momentum=0.6,
+        # from the paper: memory-efficient ensemble (here: top class and
+        # its probability, 2 bytes per pixel); assumed: kept at the
+        # network's output resolution, DeepLabV2 stride 8 on 1024x512
+        # Cityscapes inputs -> 64x128 cells per 2048x1024 image (47 MiB
+        # for 2975 images)
+        memory_size=(64, 128),
+        # None: in RAM; a folder: memory-mapped file per rank
+        memmap_dir=None,
+        # assumed: the student's own prediction on its (augmented) target
+        # input is what the ensemble averages (no extra forward pass)
+        input='student'),
+    # assumed: PhotometricAugment's defaults (colour jitter p=0.8 strength
+    # 0.2, blur p=0.5); colour augmentation of the student's target input
+    # mattered for the temporal ensemble in the mini prototype
+    target_augment=dict())
+# The temporal-ensemble hook (memory, pseudo-labels, checkpointing, DDP
+# sync). default_runtime.py owns `custom_hooks` and mmengine forbids a key in
+# two bases, so a task config sets custom_hooks = {{_base_.clst_custom_hooks}}
+# (this list restates default_runtime's RNGStateHook).
+clst_custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='TemporalEnsembleHook', threshold_interval=1, log_interval=50)
+]

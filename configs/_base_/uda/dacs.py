@@ -1,0 +1,19 @@
+# DACS (Tranheden et al., WACV 2021): an EMA teacher pseudo-labels the target;
+# ClassMix pastes half of the source classes onto the target image; the
+# student learns source CE + the pixel-weighted CE of the mixed image.
+model = dict(
+    type='DACS',
+    # from the paper (Tranheden et al. 2021): EMA alpha 0.99, with
+    # the code's warm-up alpha_t = min(1 - 1/(t+1), alpha)
+    alpha=0.99,
+    # from the paper's code: pseudo-label weight = fraction of target pixels
+    # with teacher confidence >= 0.968
+    pseudo_threshold=0.968,
+    # from the paper: lambda = 1 for the mixed loss
+    mix_loss_weight=1.0,
+    # from the paper's code: colour jitter (p=0.8, strength 0.2) and Gaussian
+    # blur (p=0.5, sigma 0.15-1.15) of the mixed image; the blur kernel size
+    # (2*round(2 sigma)+1, not 10% of the image height) is assumed
+    mix_augment=dict(
+        jitter_prob=0.8, jitter_strength=0.2, blur_prob=0.5,
+        blur_sigma=(0.15, 1.15)))

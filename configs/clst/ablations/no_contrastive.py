@@ -1,0 +1,4 @@
+# CLST ablation: without the contrastive term (self-training on the temporal
+# ensemble only).
+_base_ = ['../mini.py']
+model = dict(cl_weight=0.0)

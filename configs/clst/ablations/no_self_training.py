@@ -1,0 +1,4 @@
+# CLST ablation: without the self-training term (contrastive term only; the
+# target centroids still use the temporal ensemble's labels).
+_base_ = ['../mini.py']
+model = dict(st_weight=0.0)

@@ -1,0 +1,5 @@
+# CLST ablation (control): neither target term; the target batch still goes
+# through the network in train mode, so this isolates what the target BN
+# statistics alone do.
+_base_ = ['../mini.py']
+model = dict(cl_weight=0.0, st_weight=0.0)

@@ -1,0 +1,14 @@
+# CLST, DeepLabV2 ResNet-101, gta2cs.
+_base_ = [
+    '../_base_/models/deeplabv2_r101.py', '../_base_/datasets/gta2cs.py',
+    '../_base_/uda/clst.py', '../_base_/schedules/uda_40k.py',
+    '../_base_/default_runtime.py'
+]
+model = dict(
+    segmentor={{_base_.segmentor}},
+    data_preprocessor={{_base_.data_preprocessor}},
+    # assumed: self-training starts after a quarter of the schedule (as
+    # configs/self_training), ramped up over the next 4k iterations
+    warmup_iters=10000,
+    st_rampup_iters=4000)
+custom_hooks = {{_base_.clst_custom_hooks}}

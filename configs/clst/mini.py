@@ -1,0 +1,19 @@
+# CLST on the built-in mini task (CPU).
+_base_ = [
+    '../_base_/models/mini_deeplab.py', '../_base_/datasets/mini.py',
+    '../_base_/uda/clst.py', '../_base_/schedules/mini.py',
+    '../_base_/default_runtime.py'
+]
+model = dict(
+    segmentor={{_base_.segmentor}},
+    data_preprocessor={{_base_.data_preprocessor}},
+    # the mini network's layer4 has 128 channels
+    projection_head=dict(in_channels=128, channels=128, out_channels=64),
+    contrastive_loss=dict(feat_channels=64),
+    # stride-4 output of the 64x64 mini images
+    ensemble=dict(memory_size=(16, 16)),
+    # assumed: self-training starts after a quarter of the schedule (as
+    # configs/self_training/mini.py), ramped up over the next 250 iterations
+    warmup_iters=500,
+    st_rampup_iters=250)
+custom_hooks = {{_base_.clst_custom_hooks}}

@@ -1,0 +1,9 @@
+# DACS on the built-in mini task (CPU).
+_base_ = [
+    '../_base_/models/mini_deeplab.py', '../_base_/datasets/mini.py',
+    '../_base_/uda/dacs.py', '../_base_/schedules/mini.py',
+    '../_base_/default_runtime.py'
+]
+model = dict(
+    segmentor={{_base_.segmentor}},
+    data_preprocessor={{_base_.data_preprocessor}})

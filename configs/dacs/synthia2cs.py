@@ -1,0 +1,9 @@
+# DACS, DeepLabV2 ResNet-101, synthia2cs.
+_base_ = [
+    '../_base_/models/deeplabv2_r101.py', '../_base_/datasets/synthia2cs.py',
+    '../_base_/uda/dacs.py', '../_base_/schedules/uda_40k.py',
+    '../_base_/default_runtime.py'
+]
+model = dict(
+    segmentor={{_base_.segmentor}},
+    data_preprocessor={{_base_.data_preprocessor}})

@@ -1,0 +1,158 @@
+"""Fake tools/train.py and tools/test.py for the benchmark tests: they
+write what mmengine would (scalars.json, checkpoints, last_checkpoint, a
+metrics JSON) in milliseconds, and can crash, produce a NaN loss, SIGKILL
+themselves once, or sleep. Each invocation appends a line to $FAKE_CALLS.
+
+A fake config is plain Python: ``fake = dict(mode=..., base=...)``,
+``train_cfg = dict(max_iters=...)``, ``randomness = dict(seed=0)``.
+"""
+import os
+import os.path as osp
+import textwrap
+
+FAKE_TRAIN = r'''
+import argparse, json, os, os.path as osp, signal, sys, time
+p = argparse.ArgumentParser()
+p.add_argument('config')
+p.add_argument('--work-dir', required=True)
+p.add_argument('--resume', action='store_true')
+p.add_argument('--launcher', default='none')
+p.add_argument('--cfg-options', nargs='+', default=[])
+a = p.parse_args()
+opts = dict(o.split('=', 1) for o in a.cfg_options)
+ns = {}
+exec(open(a.config).read(), ns)
+fake = ns.get('fake', {})
+mode = opts.get('fake.mode', fake.get('mode', 'ok'))
+seed = int(opts['randomness.seed'])
+iters = int(opts.get('train_cfg.max_iters', ns['train_cfg']['max_iters']))
+wd = a.work_dir
+name = osp.basename(wd)
+if os.environ.get('FAKE_CALLS'):
+    with open(os.environ['FAKE_CALLS'], 'a') as f:
+        f.write(f"{name} train resume={int(a.resume)} "
+                f"gpus={os.environ.get('CUDA_VISIBLE_DEVICES')} "
+                f"pid={os.getpid()} ppid={os.getppid()}\n")
+print('CUDA available: False', flush=True)
+os.makedirs(wd, exist_ok=True)
+start = 1
+pointer = osp.join(wd, 'last_checkpoint')
+if a.resume and osp.exists(pointer):
+    start = int(open(pointer).read().strip().split('iter_')[1][:-4]) + 1
+vis = osp.join(wd, f'{time.time_ns()}', 'vis_data')
+os.makedirs(vis)
+sleep = float(os.environ.get('FAKE_SLEEP', fake.get('sleep', 0)))
+base = float(fake.get('base', 40.0))
+with open(osp.join(vis, 'scalars.json'), 'a') as log:
+    for it in range(start, iters + 1):
+        loss = float('nan') if mode == 'nan' and it >= 2 else 1.0 / it
+        log.write(json.dumps(dict(loss=loss, iter=it, step=it)) + '\n')
+        if it % 2 == 0:
+            log.write(json.dumps({'mIoU': base + seed + it,
+                                  'step': it}) + '\n')
+            ckpt = osp.join(wd, f'iter_{it}.pth')
+            open(ckpt, 'w').write('fake')
+            open(pointer, 'w').write(ckpt)
+            if 'default_hooks.checkpoint.save_best' in opts and it == 2:
+                open(osp.join(wd, f'best_mIoU_iter_{it}.pth'), 'w').close()
+        log.flush()
+        if mode == 'crash' and it == 2:
+            raise RuntimeError('boom in fake training')
+        if mode == 'kill_once' and it == 2 and \
+                not osp.exists(osp.join(wd, 'killed_once')):
+            open(osp.join(wd, 'killed_once'), 'w').close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        if sleep:
+            time.sleep(sleep)
+'''
+
+FAKE_TEST = r'''
+import argparse, json, os, os.path as osp
+p = argparse.ArgumentParser()
+p.add_argument('config')
+p.add_argument('checkpoint')
+p.add_argument('--work-dir')
+p.add_argument('--metrics-json', required=True)
+p.add_argument('--no-verify', action='store_true')
+p.add_argument('--cfg-options', nargs='+', default=[])
+a = p.parse_args()
+opts = dict(o.split('=', 1) for o in a.cfg_options)
+ns = {}
+exec(open(a.config).read(), ns)
+fake = ns.get('fake', {})
+assert osp.isfile(a.checkpoint), a.checkpoint
+seed = int(opts['randomness.seed'])
+m = float(fake.get('base', 40.0)) + seed
+if os.environ.get('FAKE_CALLS'):
+    with open(os.environ['FAKE_CALLS'], 'a') as f:
+        f.write(f"{osp.basename(osp.dirname(a.checkpoint))} test "
+                f"{osp.basename(a.checkpoint)}\n")
+json.dump({'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1, 'IoU.road': m + 10,
+           'IoU.pole': None, 'IoU.car': m - 10},
+          open(a.metrics_json, 'w'))
+'''
+
+
+def make_tools(root):
+    """Write the fake tools under ``root``; returns (train, test) paths."""
+    os.makedirs(root, exist_ok=True)
+    train, test = osp.join(root, 'fake_train.py'), osp.join(root,
+                                                           'fake_test.py')
+    with open(train, 'w') as f:
+        f.write(FAKE_TRAIN)
+    with open(test, 'w') as f:
+        f.write(FAKE_TEST)
+    return train, test
+
+
+def make_config(root, method, task, mode='ok', base=40.0, iters=4):
+    """``<root>/configs/<method>/<task>.py``; returns its path."""
+    path = osp.join(root, 'configs', method, f'{task}.py')
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(f"fake = dict(mode={mode!r}, base={base!r})\n"
+                f"train_cfg = dict(max_iters={iters})\n"
+                "randomness = dict(seed=0)\n")
+    return path
+
+
+def make_suite(root, methods=('source_only', 'clst'), tasks=('mini', ),
+               seeds=(0, 1), extra='', modes=None, name='suite.py'):
+    """A suite over fake configs and fake tools, everything under root.
+
+    Args:
+        modes (dict): method -> fake mode (default 'ok').
+
+    Returns:
+        str: The suite file.
+    """
+    train, test = make_tools(osp.join(root, 'tools'))
+    modes = modes or {}
+    for m in methods:
+        for t in tasks:
+            if not osp.exists(osp.join(root, 'configs', m, f'{t}.py')):
+                make_config(root, m, t, modes.get(m, 'ok'),
+                            base=40.0 + 10 * list(methods).index(m))
+    path = osp.join(root, name)
+    with open(path, 'w') as f:
+        f.write(textwrap.dedent(f'''\
+            tasks = {list(tasks)!r}
+            methods = {list(methods)!r}
+            seeds = {list(seeds)!r}
+            device = 'cpu'
+            configs_root = {osp.join(root, 'configs')!r}
+            results_dir = {osp.join(root, 'results')!r}
+            work_dir = {osp.join(root, 'work')!r}
+            train_script = {train!r}
+            test_script = {test!r}
+            method_titles = dict(source_only='Source only', clst='CLST')
+            ''') + extra)
+    return path
+
+
+def calls(path):
+    """Lines of the $FAKE_CALLS file (empty if none)."""
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        return [ln.split() for ln in f.read().splitlines()]

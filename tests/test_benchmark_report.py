@@ -1,0 +1,203 @@
+"""Leaderboards from a fake set of records: exact means, stds, deltas to
+the paper, class-subset means, per-class IoU, compute, significance, and
+the Markdown / LaTeX / CSV / HTML renderings."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from clst_mmseg.benchmark.references import load_references
+from clst_mmseg.benchmark.report import (comparisons, leaderboard,
+                                         records_frame, task_classes,
+                                         task_metrics)
+from clst_mmseg.benchmark.significance import format_p, welch
+from clst_mmseg.benchmark.tables import (comparison_lines, html_page, latex,
+                                         markdown)
+
+METHODS = [
+    dict(name='oracle', title='Oracle', reference=None, role='upper_bound'),
+    dict(name='clst', title='CLST', reference='clst', role='method'),
+    dict(name='self_training', title='Self-training',
+         reference='self_training', role='method'),
+    dict(name='source_only', title='Source only', reference=None,
+         role='baseline'),
+]
+
+
+def _rec(method, seed, m16, m13, road, pole, mem=1000.0, status='finished',
+         chash='h1'):
+    return dict(
+        run_id=f'synthia2cs-{method}-{chash}-s{seed}', task='synthia2cs',
+        method=method, seed=seed, status=status, config_hash=chash,
+        iterations=4000, wall_time_s=1800.0, compute_time_s=3600.0,
+        devices=dict(type='cuda', count=2), peak_memory_mb=mem,
+        peak_memory_kind='gpu_allocated',
+        checkpoint=dict(oracle_selection=False),
+        git=dict(revision='abc', dirty=False),
+        metrics=dict(aAcc=90.0, mIoU=m16 - 5, mIoU16=m16, mIoU13=m13),
+        per_class_iou=dict(road=road, pole=pole),
+        curve=[dict(step=2000, mIoU=m16 - 3, mIoU16=m16 - 2),
+               dict(step=4000, mIoU=m16 - 1, mIoU16=m16)])
+
+
+RECORDS = [
+    _rec('source_only', 0, 30, 35, 80, 1),
+    _rec('source_only', 1, 31, 36, 81, 2),
+    _rec('source_only', 2, 32, 37, 82, 3),
+    _rec('clst', 0, 50, 58, 90, None, mem=1000),
+    _rec('clst', 1, 52, 59, 92, 10, mem=2000),
+    _rec('clst', 2, 54, 63, 94, 20, mem=1500),
+    _rec('clst', 3, 99, 99, 99, 99, status='failed'),
+    _rec('self_training', 0, 45, 50, 85, 5),
+    _rec('self_training', 1, 46, 52, 86, 7),
+    _rec('oracle', 0, 70, 75, 97, 40),
+]
+
+
+@pytest.fixture(scope='module')
+def board():
+    frame = records_frame(RECORDS)
+    return leaderboard(frame, 'synthia2cs', METHODS, load_references())
+
+
+def test_tidy_frame():
+    frame = records_frame(RECORDS)
+    assert len(frame) == 9  # the failed run is left out
+    assert task_metrics(frame) == ['mIoU16', 'mIoU13']
+    assert task_classes(frame) == ['road', 'pole']
+    assert frame['device_hours'].tolist() == [2.0] * 9  # 1 h x 2 GPUs
+    assert math.isnan(frame.loc[3, 'IoU.pole'])
+
+
+def test_leaderboard_values(board):
+    assert board['method'].tolist() == ['source_only', 'clst',
+                                        'self_training', 'oracle']
+    assert board['role'].tolist() == ['baseline', 'method', 'method',
+                                      'upper_bound']
+    b = board.set_index('method')
+    assert b['n_seeds'].tolist() == [3, 3, 2, 1]
+    assert b.at['clst', 'seeds'] == '0,1,2'
+    # means and sample stds (ddof=1) of the class subsets
+    assert b.at['clst', 'mIoU16_mean'] == 52.0
+    assert b.at['clst', 'mIoU16_std'] == 2.0
+    assert b.at['clst', 'mIoU13_mean'] == 60.0
+    assert b.at['clst', 'mIoU13_std'] == pytest.approx(math.sqrt(7))
+    assert b.at['source_only', 'mIoU16_mean'] == 31.0
+    assert b.at['source_only', 'mIoU16_std'] == 1.0
+    assert b.at['self_training', 'mIoU16_std'] == pytest.approx(
+        math.sqrt(0.5))
+    assert math.isnan(b.at['oracle', 'mIoU16_std'])  # one seed
+    # paper numbers and differences (CLST: 49.8 / 57.8 on SYNTHIA)
+    assert b.at['clst', 'mIoU16_paper'] == 49.8
+    assert b.at['clst', 'mIoU16_delta'] == pytest.approx(2.2)
+    assert b.at['clst', 'mIoU13_paper'] == 57.8
+    assert b.at['clst', 'mIoU13_delta'] == pytest.approx(2.2)
+    assert 'arXiv:2105.02001' in b.at['clst', 'mIoU16_source']
+    # self-training has a GTA5 reference only
+    assert math.isnan(b.at['self_training', 'mIoU16_paper'])
+    assert math.isnan(b.at['source_only', 'mIoU13_delta'])
+    # per-class means over seeds (NaN IoU left out)
+    assert b.at['clst', 'IoU.road'] == 92.0
+    assert b.at['clst', 'IoU.pole'] == 15.0
+    assert b.at['self_training', 'IoU.pole'] == 6.0
+    # compute
+    assert b.at['clst', 'iterations'] == 4000
+    assert b.at['clst', 'device'] == 'cuda'
+    assert b.at['clst', 'device_hours'] == 2.0
+    assert b.at['clst', 'device_hours_total'] == 6.0
+    assert b.at['clst', 'peak_memory_mb'] == 2000.0
+    assert not b['oracle_selection'].any()
+
+
+def test_rows_of_different_configs_are_refused():
+    recs = RECORDS[:3] + [_rec('source_only', 3, 1, 1, 1, 1, chash='h2')]
+    with pytest.raises(ValueError, match='records from 2 different configs'):
+        leaderboard(records_frame(recs), 'synthia2cs', METHODS)
+
+
+def test_welch():
+    a, b = [50.0, 52.0, 54.0], [45.0, 46.0]
+    va, vb = 4.0 / 3, 0.5 / 2
+    t = 6.5 / math.sqrt(va + vb)
+    df = (va + vb)**2 / (va**2 / 2 + vb**2 / 1)
+    res = welch(a, b)
+    assert res['diff'] == 6.5 and res['n_a'] == 3 and res['n_b'] == 2
+    assert res['t'] == pytest.approx(t)
+    assert res['df'] == pytest.approx(df)
+    assert res['p'] == pytest.approx(2 * stats.t.sf(t, df))
+    assert math.isnan(welch([1.0], [2.0, 3.0])['p'])  # one seed
+    assert math.isnan(welch([1.0, 1.0], [2.0, 2.0])['p'])  # no variance
+    assert format_p(0.0123) == 'p = 0.012'
+    assert format_p(1e-5) == 'p < 0.001'
+    assert format_p(float('nan')) == 'p n/a'
+
+
+def test_comparisons():
+    frame = records_frame(RECORDS)
+    comps = comparisons(frame, 'synthia2cs', 'mIoU16',
+                        [('clst', 'self_training'), ('clst', 'dacs')])
+    assert len(comps) == 1  # no dacs records
+    lines = comparison_lines(comps, {m['name']: m['title'] for m in METHODS})
+    p = welch([50, 52, 54], [45, 46])['p']
+    assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (p = {p:.3f}, '
+                     "Welch's t-test, 3 vs 2 seeds)"]
+
+
+def test_markdown(board):
+    md = markdown('SYNTHIA → Cityscapes', board, ['mIoU16', 'mIoU13'],
+                  ['road', 'pole'], ['CLST vs X: +1.0'], ['footer line'])
+    lines = md.splitlines()
+    assert lines[0] == '### SYNTHIA → Cityscapes'
+    assert ('| Method | Seeds | mIoU16 | Paper | Δ | mIoU13 | Paper | Δ | '
+            'Iterations | GPU-h/run | Peak memory |') in lines
+    assert ('| CLST | 3 | 52.0 ± 2.0 | 49.8 | +2.2 | 60.0 ± 2.6 | 57.8 | '
+            '+2.2 | 4000 | 2.0 | 1.95 GB GPU |') in lines
+    assert ('| *Source only* | 3 | 31.0 ± 1.0 |  |  | 36.0 ± 1.0 |  |  | '
+            '4000 | 2.0 | 0.98 GB GPU |') in lines
+    assert '| *Oracle* | 1 | 70.0 |  |  | 75.0 |  |  | 4000 | 2.0 | 0.98 GB'\
+        ' GPU |' in lines
+    assert '| CLST | 92.0 | 15.0 |' in lines
+    assert '- CLST vs X: +1.0' in lines
+    assert any(ln.startswith('- CLST, mIoU16: 49.8 (Marsden et al.')
+               for ln in lines)
+    assert 'footer line' in lines
+
+
+def test_latex_csv_html(board, tmp_path):
+    tex = latex('SYNTHIA → Cityscapes', 'synthia2cs', board,
+                ['mIoU16', 'mIoU13'], ['road', 'pole'], [])
+    assert r'\toprule' in tex and r'\bottomrule' in tex
+    assert r'52.0 $\pm$ 2.0 & 49.8 & +2.2' in tex
+    assert r'\textit{Source only} & 3 & 31.0 $\pm$ 1.0' in tex
+    assert r'SYNTHIA $\rightarrow$ Cityscapes' in tex
+    assert r'GPU-h/run' in tex and r'\label{tab:synthia2cs}' in tex
+    assert tex.count(r'\midrule') == 2 * 3  # header + 2 role changes, x2
+    path = tmp_path / 'board.csv'
+    board.to_csv(path, index=False)
+    back = pd.read_csv(path).set_index('method')
+    assert back.at['clst', 'mIoU13_std'] == pytest.approx(math.sqrt(7))
+    png = tmp_path / 'x.png'
+    png.write_bytes(b'\x89PNG fake')
+    page = html_page('SYNTHIA → Cityscapes', board, ['mIoU16'], ['road'],
+                     ['a vs b'], [str(png)])
+    assert page.startswith('<!DOCTYPE html>')
+    assert '<tr class="context"><td>Source only</td>' in page
+    assert 'data:image/png;base64,' in page and '<li>a vs b</li>' in page
+    assert 'src="http' not in page and '<link' not in page
+
+
+def test_plots(board, tmp_path):
+    from clst_mmseg.benchmark.plots import curves_frame, plot_all
+    frame = records_frame(RECORDS)
+    curves = curves_frame(RECORDS, 'mIoU16')
+    assert len(curves) == 18 and set(curves['step']) == {2000, 4000}
+    paths = plot_all(frame, RECORDS, board, ['mIoU16', 'mIoU13'],
+                     ['road', 'pole'], 'title', str(tmp_path / 'lb'))
+    assert [p.rsplit('_', 1)[-1] for p in paths] == [
+        'scores.png', 'class.png', 'curves.png']
+    for p in paths:
+        with open(p, 'rb') as f:
+            assert f.read(4) == b'\x89PNG'
+    assert np.isfinite(board['mIoU16_mean']).all()

@@ -1,0 +1,289 @@
+"""Executing suites with fake training tools: records, reuse, resume after
+a kill, retry after failures, NaN detection, --dry-run, filters, parallel
+GPU slots, and two benchmark processes on one results folder."""
+import json
+import multiprocessing as mp
+import os
+import os.path as osp
+import signal
+import sys
+import time
+
+import pytest
+
+from clst_mmseg.benchmark.cli import main
+from clst_mmseg.benchmark.execute_local import parse_gpus, slots_for
+from clst_mmseg.benchmark.store import ResultsStore
+from clst_mmseg.benchmark.suite import load_suite
+from test_benchmark_fakes import calls, make_suite
+
+
+@pytest.fixture
+def fake_calls(tmp_path, monkeypatch):
+    path = str(tmp_path / 'calls.txt')
+    monkeypatch.setenv('FAKE_CALLS', path)
+    return path
+
+
+def _records(root, task='mini'):
+    return {r['run_id']: r for r in ResultsStore(str(root / 'results'))
+            .records(task)}
+
+
+def _trains(path):
+    return [c for c in calls(path) if c[1] == 'train']
+
+
+def test_runs_are_recorded_then_reused(tmp_path, fake_calls, capsys):
+    suite = make_suite(str(tmp_path))
+    assert main([suite]) == 0
+    recs = _records(tmp_path)
+    assert len(recs) == 4 and len(_trains(fake_calls)) == 4
+    ids = {r.run_id for r in load_suite(suite).runs}
+    assert set(recs) == ids
+    rec = next(r for r in recs.values()
+               if r['method'] == 'clst' and r['seed'] == 1)
+    assert rec['status'] == 'finished' and rec['reason'] is None
+    assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 51.0, 'mIoU16': 50.0}
+    assert rec['per_class_iou'] == {'road': 61.0, 'pole': None, 'car': 41.0}
+    assert rec['iterations'] == 4 and rec['max_iters'] == 4
+    assert rec['curve'] == [{'step': 2, 'mIoU': 53.0},
+                            {'step': 4, 'mIoU': 55.0}]
+    assert rec['checkpoint']['iteration'] == 4
+    assert rec['checkpoint']['selection'] == 'last iterate'
+    assert rec['checkpoint']['oracle_selection'] is False
+    assert rec['devices'] == {'type': 'cpu', 'count': 1}
+    assert rec['peak_memory_kind'] == 'host_rss' and rec['peak_memory_mb'] > 0
+    assert rec['wall_time_s'] > 0 and rec['compute_time_s'] > 0
+    for key in ('python', 'torch', 'mmsegmentation', 'mmengine'):
+        assert key in rec['versions']
+    assert 'randomness.seed=1' in rec['cfg_options']
+    assert rec['attempts'] == []
+    out = capsys.readouterr().out
+    assert '| CLST | 2 | 49.5 ± 0.7 |' in out  # mIoU16 of seeds 0, 1
+    # a second invocation trains nothing
+    assert main([suite]) == 0
+    assert len(_trains(fake_calls)) == 4
+    assert 'ok* ' in capsys.readouterr().out
+
+
+def test_retrain_keeps_the_old_record(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
+    assert main([suite]) == 0
+    assert main([suite, '--retrain']) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert len(_trains(fake_calls)) == 2
+    assert rec['status'] == 'finished' and len(rec['attempts']) == 1
+    assert rec['attempts'][0]['status'] == 'finished'
+    assert rec['attempts'][0]['metrics']['mIoU'] == 40.0
+
+
+def test_killed_run_is_recorded_and_resumed(tmp_path, fake_calls, capsys):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'kill_once'})
+    assert main([suite]) == 1
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'interrupted'
+    assert rec['reason']['kind'] == 'killed'
+    assert 'SIGKILL' in rec['reason']['message']
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert 'resume' in out and 'interrupted: killed' in out
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'finished' and rec['resumed'] is True
+    assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=1']
+    assert [a['reason']['kind'] for a in rec['attempts']] == ['killed']
+    # the resumed attempt's compute includes the killed attempt's time
+    assert rec['compute_time_s'] > rec['wall_time_s']
+    assert rec['curve'] == [{'step': 2, 'mIoU': 42.0},
+                            {'step': 4, 'mIoU': 44.0}]
+    assert main([suite]) == 0  # finished: skipped
+    assert len(_trains(fake_calls)) == 2
+
+
+def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'crash'})
+    assert main([suite]) == 1
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'failed'
+    assert rec['reason']['kind'] == 'exception'
+    assert 'RuntimeError: boom in fake training' in rec['reason']['message']
+    assert 'Traceback' in rec['reason']['log_tail']
+    assert rec['metrics'] is None
+    assert main([suite]) == 1
+    rec = next(iter(_records(tmp_path).values()))
+    assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=0']
+    assert len(rec['attempts']) == 1
+
+
+def test_nan_loss_fails_the_run(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'nan'})
+    assert main([suite]) == 1
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'failed'
+    assert rec['reason'] == dict(
+        kind='nan_loss', message='loss = nan at iteration 2',
+        log_tail=rec['reason']['log_tail'])
+    assert not [c for c in calls(fake_calls) if c[1] == 'test']
+
+
+def test_best_checkpoint_is_flagged_as_oracle_selection(tmp_path,
+                                                        fake_calls):
+    suite = make_suite(str(tmp_path), seeds=(0, ),
+                       extra="checkpoint = 'best'\n")
+    runs = load_suite(suite).runs
+    assert 'default_hooks.checkpoint.save_best=mIoU' in runs[0].cfg_options
+    assert main([suite]) == 0
+    rec = _records(tmp_path)[runs[1].run_id]
+    assert rec['checkpoint']['iteration'] == 2 and rec['iterations'] == 4
+    assert rec['checkpoint']['selection'] == 'best target-val mIoU'
+    assert rec['checkpoint']['oracle_selection'] is True
+    tests = [c for c in calls(fake_calls) if c[1] == 'test']
+    assert {c[2] for c in tests} == {'best_mIoU_iter_2.pth'}
+    md = (tmp_path / 'results' / 'mini' / 'leaderboard.md').read_text()
+    assert '| CLST † | 1 |' in md and '(oracle selection' in md
+
+
+def test_dry_run_output(tmp_path, fake_calls, capsys):
+    suite = make_suite(str(tmp_path), seeds=(0, 1))
+    runs = load_suite(suite).runs
+    assert main([suite, '--only', 'mini/source_only/s0']) == 0
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f'suite {suite}: 4 runs (1 task(s) x 2 method(s) x 2 '
+                      'seed(s)); 4 selected')
+    w = max(len(r.run_id) for r in runs)
+    rows = [ln.split() for ln in out[3:7]]
+    assert out[2].split() == ['status', 'run', 'run', 'id', 'config']
+    assert [r[:-1] for r in rows] == [
+        ['done', 'mini/source_only/s0', runs[0].run_id],
+        ['to', 'run', 'mini/source_only/s1', runs[1].run_id],
+        ['to', 'run', 'mini/clst/s0', runs[2].run_id],
+        ['to', 'run', 'mini/clst/s1', runs[3].run_id],
+    ]
+    assert rows[0][-1].endswith('configs/source_only/mini.py')
+    assert len(out[3].split(runs[0].run_id)[0]) == len(
+        out[4].split(runs[1].run_id)[0]) and w > 0  # aligned columns
+    assert out[7] == '1 done, 3 to execute, 0 running elsewhere'
+    assert len(_trains(fake_calls)) == 1  # dry run trained nothing
+
+
+def test_only_and_skip_filter_execution(tmp_path, fake_calls, capsys):
+    suite = make_suite(str(tmp_path), seeds=(0, 1, 2))
+    assert main([suite, '--only', 'clst', '--skip', '*/s2']) == 0
+    assert sorted(c[0].split('-')[1] + c[0][-3:] for c in _trains(
+        fake_calls)) == ['clst-s0', 'clst-s1']
+    assert main([suite, '--only', 'nothing*']) == 2
+    assert "--only 'nothing*' matches no run" in capsys.readouterr().err
+
+
+def test_report_only_without_records(tmp_path, capsys):
+    suite = make_suite(str(tmp_path))
+    assert main([suite, '--report-only']) == 0
+    assert 'mini: no finished run yet' in capsys.readouterr().out
+    assert not osp.exists(tmp_path / 'results' / 'mini' / 'leaderboard.md')
+
+
+def test_report_files(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path))
+    assert main([suite]) == 0
+    out = tmp_path / 'results' / 'mini'
+    for name in ('leaderboard.md', 'leaderboard.tex', 'leaderboard.csv',
+                 'leaderboard.html', 'leaderboard_runs.csv',
+                 'leaderboard_scores.png', 'leaderboard_per_class.png',
+                 'leaderboard_curves.png'):
+        assert (out / name).stat().st_size > 0, name
+    md = (out / 'leaderboard.md').read_text()
+    assert 'CLST vs Source only: +10.0 mIoU16' in md
+    assert '![leaderboard_curves.png](leaderboard_curves.png)' in md
+    assert 'data:image/png;base64,' in (out / 'leaderboard.html').read_text()
+
+
+def test_gpu_slots_and_parallel_runs(tmp_path, fake_calls, capsys):
+    assert parse_gpus('0,1, 3') == ['0', '1', '3']
+    assert slots_for(['0', '1', '2', '3', '4'], 2) == [['0', '1'],
+                                                        ['2', '3']]
+    with pytest.raises(ValueError, match='distinct device ids'):
+        parse_gpus('0,0')
+    suite = make_suite(str(tmp_path), seeds=(0, 1))
+    assert main([suite, '--gpus', '0,1']) == 2  # device='cpu' suite
+    assert 'runs on the CPU' in capsys.readouterr().err
+    os.environ['FAKE_SLEEP'] = '0.3'
+    try:
+        assert main([suite, '--gpus', '0,1', '--device', 'auto']) == 0
+    finally:
+        del os.environ['FAKE_SLEEP']
+    devices = sorted(c[3] for c in _trains(fake_calls))
+    assert devices == ['gpus=0', 'gpus=0', 'gpus=1', 'gpus=1']
+
+
+def _bench_process(suite, env, new_session=False):
+    """A second benchmark process (forked: no re-import of torch)."""
+    ctx = mp.get_context('fork')
+
+    def target():
+        if new_session:
+            os.setsid()  # its own process group, killed as a whole below
+        os.environ.update(env)
+        sys.stdout = open(os.devnull, 'w')
+        os._exit(main([suite]))
+
+    proc = ctx.Process(target=target)
+    proc.start()
+    return proc
+
+
+@pytest.mark.slow
+def test_two_benchmark_processes_share_a_results_folder(tmp_path,
+                                                        fake_calls):
+    suite = make_suite(str(tmp_path), seeds=(0, 1, 2))
+    procs = [_bench_process(suite, dict(FAKE_SLEEP='0.25'))
+             for _ in range(2)]
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    trained = sorted(c[0] for c in _trains(fake_calls))
+    ids = sorted(r.run_id for r in load_suite(suite).runs)
+    assert trained == ids  # every run trained exactly once
+    # ... by both processes: each fake training logs its parent's pid
+    parents = {c[5] for c in _trains(fake_calls)}
+    assert parents == {f'ppid={p.pid}' for p in procs}
+    recs = _records(tmp_path)
+    assert sorted(recs) == ids
+    assert all(r['status'] == 'finished' for r in recs.values())
+    assert len({r['pid'] for r in recs.values()}) == 2
+    folder = tmp_path / 'results' / 'mini' / 'records'
+    assert sorted(os.listdir(folder)) == [f'{i}.json' for i in ids]
+    for name in os.listdir(folder):
+        json.loads((folder / name).read_text())
+
+
+@pytest.mark.slow
+def test_benchmark_killed_mid_run_resumes(tmp_path, fake_calls, capsys):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'ok'})
+    proc = _bench_process(suite, dict(FAKE_SLEEP='1'), new_session=True)
+    deadline = time.time() + 60
+    while not _trains(fake_calls) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside iteration 1
+    os.killpg(proc.pid, signal.SIGKILL)  # the benchmark and its training
+    proc.join()
+    time.sleep(0.2)
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'running'  # nobody wrote a final record
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    # killed before its first checkpoint: it restarts from scratch
+    assert 'restart' in out and 'interrupted: lost' in out
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['status'] == 'finished'
+    assert rec['attempts'][0]['status'] == 'interrupted'
+    assert rec['attempts'][0]['reason']['kind'] == 'lost'

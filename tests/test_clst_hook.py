@@ -1,0 +1,135 @@
+"""TemporalEnsembleHook without a runner: pseudo-labels written into the
+augmented frame, ensemble updates from the model's feed, checkpoint
+round trip."""
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmseg.structures import SegDataSample
+
+import clst_mmseg  # noqa: F401
+from clst_mmseg.engine.hooks import TemporalEnsembleHook
+from clst_mmseg.models.utils.ensemble_memory import AugGeometry
+
+
+class _Model:
+    num_classes = 3
+    needs_ensemble = True
+
+    def __init__(self, selection, memmap_dir=None):
+        self.ensemble_cfg = dict(momentum=0.5, memory_size=(2, 2),
+                                 memmap_dir=memmap_dir)
+        self.pseudo_label_cfg = selection
+        self.feed = None
+
+    def pop_ensemble_feed(self):
+        feed, self.feed = self.feed, None
+        return feed
+
+
+def _runner(model, n_images=4, it=0):
+    return SimpleNamespace(
+        model=model, iter=it,
+        train_dataloader=SimpleNamespace(dataset=SimpleNamespace(
+            target=list(range(n_images)))),
+        logger=logging.getLogger('test'),
+        message_hub=MessageHub.get_instance('test_clst_hook'))
+
+
+def _sample(idx, flip=None):
+    return SegDataSample(metainfo=dict(
+        sample_idx=idx, ori_shape=(4, 4), img_shape=(4, 4), flip=bool(flip),
+        flip_direction=flip))
+
+
+def _probs(labels, conf):
+    """(3, 2, 2) probabilities with ``conf`` on ``labels``."""
+    labels = torch.tensor(labels)
+    p = torch.full((3, 2, 2), 0.0)
+    p.scatter_(0, labels[None], torch.tensor(conf).float()[None])
+    rest = (1 - torch.tensor(conf).float()) / 2
+    return torch.where(p > 0, p, rest[None].expand(3, 2, 2))
+
+
+def test_feed_update_and_pseudo_labels_in_the_augmented_frame():
+    model = _Model(dict(type='threshold', threshold=0.8))
+    hook = TemporalEnsembleHook()
+    runner = _runner(model)
+    hook.before_train(runner)
+    # image 1 was seen flipped: in its own frame class 0 is on the right
+    probs = _probs([[1, 0], [2, 2]], [[0.9, 0.9], [0.6, 0.95]])
+    model.feed = dict(probs=probs[None], indices=[1],
+                      geometry=[AugGeometry((4, 4), (1., 1.), (0, 0), (4, 4),
+                                            'horizontal')],
+                      input_shape=(4, 4))
+    hook.after_train_iter(runner, 0)
+    labels, conf, stored = hook.memory.read(1)
+    assert labels.tolist() == [[0, 1], [2, 2]] and stored.all()
+    assert not hook.memory.read(0)[2].any()
+    # read back for an unflipped view, at input resolution, with the 0.8
+    # threshold: the 0.6-confident cell is now on the right
+    batch = dict(target_data_samples=[_sample(1), _sample(0)])
+    hook.before_train_iter(runner, 0, batch)
+    s1, s0 = batch['target_data_samples']
+    assert s1.gt_sem_seg.data[0].tolist() == [[0, 0, 1, 1]] * 2 + [
+        [2, 2, 255, 255]
+    ] * 2
+    assert s1.ensemble_seg.label[0, 3].tolist() == [2, 2, 2, 2]
+    assert s1.ensemble_seg.conf[0, 3, 3].item() == pytest.approx(0.6,
+                                                                  abs=1e-3)
+    assert (s0.gt_sem_seg.data == 255).all()
+    assert (s0.ensemble_seg.conf == 0).all()
+
+
+def test_class_balanced_selection_uses_the_whole_memory():
+    model = _Model(dict(type='class_balanced', portion=0.5,
+                        max_threshold=None))
+    hook = TemporalEnsembleHook()
+    runner = _runner(model)
+    hook.before_train(runner)
+    for i, c in enumerate((0.5, 0.6, 0.7, 0.8)):
+        hook.memory.update(i, _probs([[0, 0], [0, 0]], [[c] * 2] * 2))
+    batch = dict(target_data_samples=[_sample(i) for i in range(4)])
+    hook.before_train_iter(runner, 0, batch)
+    # rank floor(0.5 * 16) = 8 of the sorted confidences -> 0.6
+    assert hook.thresholds[0].item() == pytest.approx(0.6, abs=1e-3)
+    kept = [bool((s.gt_sem_seg.data != 255).all())
+            for s in batch['target_data_samples']]
+    assert kept == [False, True, True, True]
+
+
+def test_checkpoint_round_trip_before_and_after_set_up(tmp_path):
+    model = _Model(dict(type='threshold', threshold=0.5),
+                   memmap_dir=str(tmp_path))
+    hook = TemporalEnsembleHook()
+    runner = _runner(model)
+    hook.before_train(runner)
+    assert (tmp_path / 'temporal_ensemble_rank0.int16').exists()
+    hook.memory.update(2, _probs([[1, 1], [1, 2]], [[0.7] * 2] * 2))
+    ckpt = {}
+    hook.before_save_checkpoint(runner, ckpt)
+    saved = ckpt['temporal_ensemble']['memory']['codes']
+    assert saved.dtype == torch.int16 and (saved[2] != 0).all()
+    # a new hook gets the checkpoint before its memory exists (resume)
+    fresh = TemporalEnsembleHook()
+    fresh.after_load_checkpoint(runner, ckpt)
+    fresh.before_train(_runner(_Model(dict(type='threshold',
+                                            threshold=0.5))))
+    assert torch.equal(fresh.memory.codes, hook.memory.codes)
+    # a target set of another size is refused with a clear message
+    other = TemporalEnsembleHook()
+    other.after_load_checkpoint(runner, ckpt)
+    with pytest.raises(ValueError, match='does not fit'):
+        other.before_train(_runner(model, n_images=5))
+
+
+def test_wrong_model_or_dataset_fail_clearly():
+    hook = TemporalEnsembleHook()
+    with pytest.raises(TypeError, match='ensemble_cfg'):
+        hook.before_train(_runner(object()))
+    runner = _runner(_Model(dict(type='threshold', threshold=0.5)))
+    runner.train_dataloader.dataset = [1, 2]
+    with pytest.raises(TypeError, match='UDADataset'):
+        hook.before_train(runner)
