@@ -166,8 +166,10 @@ def test_model_levels_and_discriminators():
     assert model.levels == ('main', 'aux')
     assert set(model.discriminators) == {'main', 'aux'}
     assert model.lambda_adv == dict(main=0.001, aux=0.0002)
-    assert model.segmentor.auxiliary_head.in_channels == 64
     x = torch.randn(2, 3, 64, 64)
+    # the configured in_channels are those of the backbone's layer3 output
+    layer3 = model.segmentor.extract_feat(x)[0]
+    assert model.segmentor.auxiliary_head.in_channels == layer3.shape[1]
     logits = model.level_logits(x)
     assert logits['main'].shape == logits['aux'].shape == (2, 7, 16, 16)
     # the discriminator sees a probability map
@@ -312,8 +314,11 @@ def test_configs_change_only_the_method(task):
     assert cfg.optim_wrapper.constructor == 'UDAOptimWrapperConstructor'
     assert cfg.optim_wrapper.discriminators.optimizer == dict(
         type='Adam', lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
-    assert cfg.model.auxiliary_head.in_channels == (64 if task == 'mini'
-                                                    else 1024)
+    # layer3 of a ResNet: base_channels x 4, x 4 more for bottlenecks
+    backbone = cfg.model.segmentor.backbone
+    expansion = 1 if backbone.depth in (18, 34) else 4
+    assert cfg.model.auxiliary_head.in_channels == (
+        backbone.get('base_channels', 64) * 4 * expansion)
     assert cfg.model.lambda_adv == dict(main=0.001, aux=0.0002)
     assert cfg.model.auxiliary_head.loss_decode.loss_weight == 0.1
 
@@ -372,7 +377,9 @@ def test_train_and_test_tools_on_mini(tmp_path, mini_data_dir):
     seg, disc = (ckpt['param_schedulers'][k][0]
                  for k in ('segmentor', 'discriminators'))
     assert seg['last_step'] == disc['last_step'] > 0
-    assert seg['base_values'] == [0.01] and disc['base_values'] == [1e-4]
+    cfg = Config.fromfile(CONFIG)
+    assert seg['base_values'] == [cfg.optim_wrapper.optimizer.lr]
+    assert disc['base_values'] == [1e-4]
     assert seg['end'] == disc['end'] == 4
     test = run(['tools/test.py', 'configs/adaptsegnet/mini.py',
                 str(tmp_path / 'iter_4.pth'), '--work-dir',
@@ -385,9 +392,8 @@ def test_train_and_test_tools_on_mini(tmp_path, mini_data_dir):
 @pytest.mark.slow
 def test_resume_equivalence_with_two_optimizers(tmp_path, mini_data_dir):
     """Killed with SIGKILL after the iteration-2 checkpoint and resumed, a
-    run ends with the same segmentor and discriminator weights, optimizer
-    states (SGD momentum, Adam moments and steps) and scheduler states as an
-    uninterrupted one."""
+    run ends with the same segmentor and discriminator weights, states of
+    both optimizers and both schedulers as an uninterrupted one."""
     run = _tools()
     opts = [*FAST, 'randomness.deterministic=True']
 

@@ -195,6 +195,16 @@ def test_contrastive_gradients_reach_backbone_and_projection_head():
     assert _grad_norm(model.segmentor.decode_head) > 0
 
 
+def test_without_projection_head_centroids_use_the_classifier_input():
+    model = _model(warmup_iters=0, projection_head=None,
+                   contrastive_loss=dict(type='CentroidContrastiveLoss',
+                                         feat_channels=64))
+    losses = model.loss(*_batch())
+    losses['cl.loss'].backward()
+    assert model.projection_head is None
+    assert _grad_norm(model.segmentor.backbone) > 0
+
+
 def test_schedule_and_hook_feed():
     model = _model(cl_warmup_iters=1)  # mini: self-training from 500
     losses = model.loss(*_batch())
@@ -227,3 +237,8 @@ def test_bad_clst_arguments_fail_clearly():
         _model(ensemble=dict(momentum=1.0, memory_size=(4, 4)))
     with pytest.raises(ValueError, match='warmup_iters'):
         _model(warmup_iters=-1)
+    with pytest.raises(ValueError, match='in_channels must be given'):
+        _model(projection_head=dict(type='ProjectionHead', in_index=0))
+    # left None, the projection reads the decode head's level
+    head = _model().projection_head
+    assert (head.in_index, head.in_channels) == (1, 64)

@@ -205,7 +205,7 @@ def test_ensure_mini_concurrent(tmp_path):
         subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
-    outs = [p.communicate(timeout=60) for p in procs]
+    outs = [p.communicate(timeout=180) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
         assert out.strip() == str(tmp_path / 'cache')

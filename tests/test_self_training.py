@@ -126,6 +126,16 @@ def test_portion_ramps_linearly_after_warmup():
     assert fixed.current_portion() == pytest.approx(0.3)
 
 
+def test_warmup_ratio_follows_the_schedule():
+    model = _build(warmup_iters=7, warmup_ratio=0.25)
+    hub = MessageHub.get_instance('test_warmup_ratio')
+    assert model.warmup_end() == 7  # no runner: warmup_iters
+    hub.update_info('max_iters', 1500)
+    assert model.warmup_end() == 375
+    with pytest.raises(ValueError, match='warmup_ratio'):
+        _build(warmup_ratio=1.0)
+
+
 def test_loss_waits_for_warmup_then_adds_target_term():
     torch.manual_seed(0)
     model = _build(warmup_iters=1, pseudo_label=dict(type='threshold',
@@ -176,7 +186,7 @@ def test_train_and_test_tools(tmp_path, mini_data_dir, method):
         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=4',
         'train_cfg.val_interval=1000', 'param_scheduler.0.end=4',
         'train_dataloader.batch_size=4', 'default_hooks.checkpoint.interval=2',
-        'default_hooks.logger.interval=1', 'model.warmup_iters=2'
+        'default_hooks.logger.interval=1', 'model.warmup_ratio=0.5'
     ], mini_data_dir)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]

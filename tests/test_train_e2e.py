@@ -74,10 +74,12 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, mini_data_dir):
     for k, v in a['state_dict'].items():
         assert torch.equal(v, b['state_dict'][k]), k
     sa, sb = a['optimizer']['state'], b['optimizer']['state']
-    assert sa.keys() == sb.keys()
+    assert sa.keys() == sb.keys() and len(sa) > 0
     for k in sa:
-        assert torch.equal(sa[k]['momentum_buffer'],
-                           sb[k]['momentum_buffer'])
+        assert sa[k].keys() == sb[k].keys()
+        for name, value in sa[k].items():
+            assert torch.equal(torch.as_tensor(value),
+                               torch.as_tensor(sb[k][name])), (k, name)
     assert a['meta']['iter'] == b['meta']['iter'] == 6
 
 

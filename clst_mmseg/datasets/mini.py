@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-MINI_VERSION = 'v1'
+MINI_VERSION = 'v2'
 MARKER = 'MINI_COMPLETE.json'
 
 # Cityscapes trainIds of the mini classes, in mini train-id order.
@@ -379,7 +379,7 @@ def _render_target(rng, c: _Canvas, severity: float) -> np.ndarray:
     # Sky brightens towards the horizon.
     sky = c.label == SKY
     img[sky] += (s * rng.uniform(0, 40) * c.yy[sky] / h)[:, None]
-    # Shadows: dark soft blobs on the ground.
+    # Shadows: dark blobs on the ground (softened by the blur below).
     for _ in range(rng.integers(0, 3)):
         blob = c.ellipse(rng.uniform(h * 0.5, h), rng.uniform(0, w),
                          h * rng.uniform(0.05, 0.2), w * rng.uniform(0.1, 0.4))

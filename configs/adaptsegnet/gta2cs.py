@@ -9,8 +9,8 @@ model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     # the layer3 classifier: ResNet-101 layer3 has 1024 channels
     auxiliary_head=dict(in_channels=1024))
-# The segmentor keeps the shared schedule's SGD; the discriminators get their
-# own Adam (uda fragment); the shared param_scheduler decays both.
+# The segmentor keeps the shared schedule's optimizer; the discriminators get
+# their own Adam (uda fragment); the shared param_scheduler decays both.
 optim_wrapper = dict(
     constructor='UDAOptimWrapperConstructor',
     discriminators={{_base_.discriminator_optim_wrapper}},

@@ -7,13 +7,13 @@ _base_ = [
 model = dict(
     segmentor={{_base_.segmentor}},
     data_preprocessor={{_base_.data_preprocessor}},
-    # the layer3 classifier: layer3 of the 1/4-width ResNet-18 has 64 channels
-    auxiliary_head=dict(in_channels=64),
-    # assumed: discriminators at 1/4 width, like the mini backbone (the
-    # paper's 64-512 would be ~4x the segmentor's parameters per level)
-    discriminator=dict(channels=(16, 32, 64, 128)))
-# The segmentor keeps the shared schedule's SGD; the discriminators get their
-# own Adam (uda fragment); the shared param_scheduler decays both.
+    # the layer3 classifier: layer3 of the 1/8-width ResNet-18 has 32 channels
+    auxiliary_head=dict(in_channels=32),
+    # assumed: discriminators at 1/8 width, like the mini backbone (the
+    # paper's 64-512 would have ~14x the segmentor's parameters per level)
+    discriminator=dict(channels=(8, 16, 32, 64)))
+# The segmentor keeps the shared schedule's optimizer; the discriminators get
+# their own Adam (uda fragment); the shared param_scheduler decays both.
 optim_wrapper = dict(
     constructor='UDAOptimWrapperConstructor',
     discriminators={{_base_.discriminator_optim_wrapper}})

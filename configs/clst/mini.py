@@ -7,12 +7,12 @@ _base_ = [
 model = dict(
     segmentor={{_base_.segmentor}},
     data_preprocessor={{_base_.data_preprocessor}},
-    # the mini network's layer4 has 128 channels
-    projection_head=dict(in_channels=128, channels=128, out_channels=64),
+    # assumed: a projection as narrow as the mini network (64 channels)
+    projection_head=dict(channels=64, out_channels=64),
     contrastive_loss=dict(feat_channels=64),
     # stride-4 output of the 64x64 mini images
     ensemble=dict(memory_size=(16, 16)),
-    # assumed: self-training starts after a quarter of the schedule (as
+    # assumed: self-training starts at iteration 500 (as
     # configs/self_training/mini.py), ramped up over the next 250 iterations
     warmup_iters=500,
     st_rampup_iters=250)

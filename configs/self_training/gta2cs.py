@@ -6,6 +6,4 @@ _base_ = [
 ]
 model = dict(
     segmentor={{_base_.segmentor}},
-    data_preprocessor={{_base_.data_preprocessor}},
-    # assumed: source-only warm-up of a quarter of the task's schedule
-    warmup_iters=10000)
+    data_preprocessor={{_base_.data_preprocessor}})

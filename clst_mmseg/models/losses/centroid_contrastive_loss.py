@@ -25,8 +25,9 @@ def batch_centroids(feats: Tensor, labels: Tensor, num_classes: int,
         classes; not normalised) and ``present`` (C,) bool.
     """
     if feats.shape[-2:] != labels.shape[-2:]:
-        raise ValueError('batch_centroids: features and labels differ in '
-                         f'size: {tuple(feats.shape)} vs {tuple(labels.shape)}')
+        raise ValueError(
+            'batch_centroids: features and labels differ in size: '
+            f'{tuple(feats.shape)} vs {tuple(labels.shape)}')
     d = feats.shape[1]
     f = F.normalize(feats, dim=1).permute(0, 2, 3, 1).reshape(-1, d)
     lab = labels.reshape(-1).long()

@@ -95,7 +95,10 @@ class CLST(UDASegmentor):
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.
         projection_head (dict): Config of the projection head (e.g.
-            :class:`ProjectionHead`) applied to ``extract_feat``'s output.
+            :class:`ProjectionHead`) applied to ``extract_feat``'s output;
+            ``in_index`` / ``in_channels`` set to None take the decode
+            head's (the classifier's input feature). None: no projection,
+            the centroids are taken on the decode head's input feature.
         contrastive_loss (dict): Config of the centroid loss; its
             ``num_classes`` defaults to the decode head's.
         cl_weight (float): Weight of the contrastive term (0 turns it off).
@@ -131,7 +134,7 @@ class CLST(UDASegmentor):
 
     def __init__(self,
                  segmentor: ConfigType,
-                 projection_head: ConfigType,
+                 projection_head: OptConfigType,
                  contrastive_loss: ConfigType,
                  cl_weight: float = 1.0,
                  cl_warmup_iters: int = 0,
@@ -162,7 +165,9 @@ class CLST(UDASegmentor):
                                  f'got {value!r}')
         self.ensemble_cfg = self._check_ensemble_cfg(ensemble)
         self.pseudo_label_cfg = check_pseudo_label_cfg(pseudo_label)
-        self.projection_head = MODELS.build(projection_head)
+        self.projection_head = (None if projection_head is None else
+                                MODELS.build(
+                                    self._fill_projection_cfg(projection_head)))
         loss_cfg = dict(contrastive_loss)
         loss_cfg.setdefault('num_classes', self.num_classes)
         self.contrastive_loss = MODELS.build(loss_cfg)
@@ -179,6 +184,26 @@ class CLST(UDASegmentor):
                                self._build_augment(target_augment))
         self.register_buffer('local_iter', torch.zeros((), dtype=torch.long))
         self._ensemble_feed: Optional[dict] = None
+
+    def _fill_projection_cfg(self, cfg: dict) -> dict:
+        """``in_index`` / ``in_channels`` left None mean the level the
+        decode head reads."""
+        cfg = dict(cfg)
+        head = self.segmentor.decode_head
+        if cfg.get('in_index') is None:
+            if not isinstance(head.in_index, int):
+                raise ValueError(
+                    'CLST: projection_head.in_index must be given when the '
+                    f'decode head reads several levels ({head.in_index})')
+            cfg['in_index'] = head.in_index
+        if cfg.get('in_channels') is None:
+            if cfg['in_index'] != head.in_index or not isinstance(
+                    head.in_channels, int):
+                raise ValueError(
+                    'CLST: projection_head.in_channels must be given when it '
+                    'reads another feature level than the decode head')
+            cfg['in_channels'] = head.in_channels
+        return cfg
 
     @staticmethod
     def _check_ensemble_cfg(cfg: dict) -> dict:
@@ -310,8 +335,12 @@ class CLST(UDASegmentor):
                           feats_t: List[Tensor], logits_t: Tensor,
                           target_samples: SampleList,
                           input_shape: Sequence[int], weight: float) -> dict:
-        emb_s = self.projection_head(feats_s)
-        emb_t = self.projection_head(feats_t)
+        if self.projection_head is None:
+            level = self.segmentor.decode_head.in_index
+            emb_s, emb_t = feats_s[level], feats_t[level]
+        else:
+            emb_s = self.projection_head(feats_s)
+            emb_t = self.projection_head(feats_t)
         src_labels = torch.cat([
             _pad_to(s.gt_sem_seg.data, input_shape, 255)
             for s in data_samples
@@ -384,7 +413,7 @@ class CLST(UDASegmentor):
             losses.update(self._contrastive_loss(
                 feats_s, data_samples, feats_t, logits_t,
                 target_data_samples, target_inputs.shape[2:], cl_w))
-        else:
+        elif self.projection_head is not None:
             # keeps the projection head in the graph: DDP (without
             # find_unused_parameters) fails on parameters without a gradient
             losses['cl.loss'] = sum(

@@ -82,6 +82,10 @@ class SelfTraining(UDASegmentor):
             ``max_threshold`` caps every class threshold.
         warmup_iters (int): Source-only iterations before the target loss
             starts. Defaults to 0.
+        warmup_ratio (float, optional): The warm-up as a fraction of the
+            run's ``max_iters`` (mmengine's message hub), so it follows the
+            schedule; overrides ``warmup_iters`` while training under a
+            runner. Defaults to None.
         target_augment (dict, optional): Arguments of
             :class:`PhotometricAugment` for the student's target input;
             None turns the augmentation off.
@@ -94,6 +98,7 @@ class SelfTraining(UDASegmentor):
                  segmentor: ConfigType,
                  pseudo_label: dict = dict(type='threshold', threshold=0.9),
                  warmup_iters: int = 0,
+                 warmup_ratio: Optional[float] = None,
                  target_augment: Optional[dict] = dict(),
                  loss_weight: float = 1.0,
                  data_preprocessor: OptConfigType = None,
@@ -104,6 +109,10 @@ class SelfTraining(UDASegmentor):
             raise ValueError('SelfTraining: warmup_iters must be an integer '
                              f'>= 0, got {warmup_iters!r}')
         self.warmup_iters = int(warmup_iters)
+        if warmup_ratio is not None and not 0 <= warmup_ratio < 1:
+            raise ValueError('SelfTraining: warmup_ratio must be in [0, 1), '
+                             f'got {warmup_ratio!r}')
+        self.warmup_ratio = warmup_ratio
         self.loss_weight = float(loss_weight)
         self.target_augment = (None if target_augment is None else
                                self._build_augment(target_augment))
@@ -150,15 +159,26 @@ class SelfTraining(UDASegmentor):
         return PhotometricAugment(mean.flatten().tolist(),
                                   std.flatten().tolist(), **cfg)
 
+    @staticmethod
+    def _max_iters() -> Optional[int]:
+        return MessageHub.get_current_instance().get_info('max_iters')
+
+    def warmup_end(self) -> int:
+        """The first iteration with the target loss."""
+        max_iters = self._max_iters()
+        if self.warmup_ratio is None or not max_iters:
+            return self.warmup_iters
+        return int(round(self.warmup_ratio * max_iters))
+
     def current_portion(self) -> float:
         """The class-balanced portion at the current iteration."""
         start = self.pseudo_cfg['portion']
         end = self.pseudo_cfg.get('portion_end')
-        max_iters = MessageHub.get_current_instance().get_info('max_iters')
-        if end is None or not max_iters or max_iters <= self.warmup_iters:
+        max_iters = self._max_iters()
+        warmup = self.warmup_end()
+        if end is None or not max_iters or max_iters <= warmup:
             return start
-        t = (int(self.local_iter) - self.warmup_iters) / (
-            max_iters - self.warmup_iters)
+        t = (int(self.local_iter) - warmup) / (max_iters - warmup)
         return start + min(max(t, 0.0), 1.0) * (end - start)
 
     @torch.no_grad()
@@ -205,7 +225,7 @@ class SelfTraining(UDASegmentor):
         losses = self.segmentor.loss(inputs, data_samples)
         step = int(self.local_iter)
         self.local_iter += 1
-        if target_inputs is None or step < self.warmup_iters:
+        if target_inputs is None or step < self.warmup_end():
             return losses
         was_training = self.segmentor.training
         self.segmentor.eval()

@@ -158,18 +158,21 @@ def aug_to_cell_index(geo: AugGeometry,
     """The memory cell (nearest, by containment) under every pixel of the
     augmented image.
 
+    The mapping is separable, so it is returned as broadcastable index
+    vectors: ``cells[iy, ix]`` gives an (H, W) map, (H, W) being
+    ``geo.img_shape``.
+
     Returns:
-        tuple[Tensor, Tensor]: Row and column indices, each (H, W) long,
-        where (H, W) is ``geo.img_shape``.
+        tuple[Tensor, Tensor]: Row indices (H, 1) and column indices
+        (1, W), long.
     """
     hc, wc = geo.img_shape
-    y = torch.arange(hc, dtype=torch.float64).view(-1, 1).expand(hc, wc)
-    x = torch.arange(wc, dtype=torch.float64).view(1, -1).expand(hc, wc)
-    y0, x0 = geo.aug_to_image(y, x)
+    y0, x0 = geo.aug_to_image(torch.arange(hc, dtype=torch.float64),
+                              torch.arange(wc, dtype=torch.float64))
     (h0, w0), (h, w) = geo.ori_shape, size
     iy = torch.floor((y0 + 0.5) * (h / h0)).long().clamp_(0, h - 1)
     ix = torch.floor((x0 + 0.5) * (w / w0)).long().clamp_(0, w - 1)
-    return iy, ix
+    return iy.view(-1, 1), ix.view(1, -1)
 
 
 def sample_prediction(probs: Tensor, geo: AugGeometry, size: Sequence[int],

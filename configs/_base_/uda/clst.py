@@ -9,10 +9,10 @@ model = dict(
     type='CLST',
     # --- contrastive term -------------------------------------------------
     # assumed: a 2-layer 1x1-conv projection (SimCLR-style) of the feature
-    # the classifier reads (ResNet layer4, element 1 of extract_feat's
-    # output), 512 hidden, 128-d embeddings
+    # the classifier reads (in_index/in_channels None: the decode head's;
+    # ResNet layer4 for DeepLabV2), 512 hidden, 128-d embeddings
     projection_head=dict(
-        type='ProjectionHead', in_channels=2048, in_index=1, channels=512,
+        type='ProjectionHead', in_channels=None, in_index=None, channels=512,
         out_channels=128, num_convs=2, norm_cfg=None),
     contrastive_loss=dict(
         type='CentroidContrastiveLoss',

@@ -7,9 +7,10 @@ model = dict(
     # assumed: a common fixed threshold; the mini prototype found that it
     # starves thin rare classes (poles), hence the class-balanced variant
     pseudo_label=dict(type='threshold', threshold=0.9),
-    # assumed: source-only iterations before the target loss starts (CBST
-    # starts from a trained source model); the task configs set it
-    warmup_iters=0,
+    # assumed: source-only warm-up of a quarter of the task's schedule
+    # (max_iters) before the target loss starts (CBST starts from a trained
+    # source model); warmup_ratio=None, warmup_iters=N: an absolute length
+    warmup_ratio=0.25,
     # assumed: PhotometricAugment's defaults (the DACS values: jitter p=0.8,
     # strength 0.2, blur p=0.5, sigma 0.15-1.15); colour augmentation of the
     # student's target input mattered in the mini prototype
