@@ -1,0 +1,5 @@
+# CLST ablation: no projection head; the centroids are taken on the decode
+# head's input feature itself (64 channels on mini), which the projection
+# cannot separate on its own.
+_base_ = ['../mini.py']
+model = dict(projection_head=None, contrastive_loss=dict(feat_channels=64))
