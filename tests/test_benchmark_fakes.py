@@ -32,7 +32,8 @@ if os.environ.get('FAKE_CALLS'):
     with open(os.environ['FAKE_CALLS'], 'a') as f:
         f.write(f"{name} train resume={int(a.resume)} "
                 f"gpus={os.environ.get('CUDA_VISIBLE_DEVICES')} "
-                f"pid={os.getpid()} ppid={os.getppid()}\n")
+                f"pid={os.getpid()} ppid={os.getppid()} "
+                f"threads={os.environ.get('OMP_NUM_THREADS')}\n")
 print('CUDA available: False', flush=True)
 os.makedirs(wd, exist_ok=True)
 start = 1

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from clst_mmseg.benchmark.cli import main
-from clst_mmseg.benchmark.execute_local import parse_gpus, slots_for
+from clst_mmseg.benchmark.execute_local import (cpu_threads, parse_gpus,
+                                                slots_for)
 from clst_mmseg.benchmark.store import ResultsStore
 from clst_mmseg.benchmark.suite import load_suite
 from test_benchmark_fakes import calls, make_suite
@@ -220,6 +221,19 @@ def test_gpu_slots_and_parallel_runs(tmp_path, fake_calls, capsys):
         del os.environ['FAKE_SLEEP']
     devices = sorted(c[3] for c in _trains(fake_calls))
     assert devices == ['gpus=0', 'gpus=0', 'gpus=1', 'gpus=1']
+
+
+def test_cpu_jobs_split_the_cores(tmp_path, fake_calls, monkeypatch):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1, 2, 3})
+    assert slots_for(None, 1, cpu_jobs=2) == [None, None]
+    assert cpu_threads(2) == 2 and cpu_threads(8) == 1
+    suite = make_suite(str(tmp_path), seeds=(0, 1))
+    monkeypatch.setenv('FAKE_SLEEP', '0.3')
+    assert main([suite, '--jobs', '2']) == 0
+    trains = _trains(fake_calls)
+    assert len(trains) == 4
+    assert {c[3] for c in trains} == {'gpus='}  # CPU suite: GPUs hidden
+    assert {c[6] for c in trains} == {'threads=2'}
 
 
 def _bench_process(suite, env, new_session=False):

@@ -42,6 +42,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    'in the new record\'s attempts)')
     p.add_argument('--gpus', help="run in parallel, one run per GPU group: "
                    "'all' or ids like '0,1,2,3'")
+    p.add_argument('--jobs', type=int, metavar='N',
+                   help="without --gpus: N runs at once on the CPU, the "
+                   "cores split between them (default: the suite's "
+                   "cpu_jobs)")
     p.add_argument('--device', choices=['cpu', 'cuda', 'auto'],
                    help="override the suite's device")
     p.add_argument('--executor', choices=['local', 'slurm'],
@@ -118,13 +122,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         suite = load_suite(args.suite, extra_overrides=args.cfg_options,
                            results_dir=args.results_dir,
-                           work_dir=args.work_dir, device=args.device)
+                           work_dir=args.work_dir, device=args.device,
+                           cpu_jobs=args.jobs)
         runs = select(suite.runs, args.only, args.skip)
         gpus = parse_gpus(args.gpus)
         if gpus and suite.options['device'] == 'cpu':
             raise SuiteError(f'--gpus: suite {suite.path} runs on the CPU '
                              "(device='cpu'); add --device cuda")
-        slots = slots_for(gpus, suite.options['gpus_per_run'])
+        slots = slots_for(gpus, suite.options['gpus_per_run'],
+                          suite.options['cpu_jobs'])
         params = None
         if args.executor == 'slurm':
             from .execute_slurm import executor_parameters
@@ -166,7 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 outcomes = run_local(todo, gpus=gpus,
                                      gpus_per_run=suite.options[
                                          'gpus_per_run'],
-                                     retrain=args.retrain, progress=progress)
+                                     retrain=args.retrain, progress=progress,
+                                     cpu_jobs=suite.options['cpu_jobs'])
             else:
                 from .execute_slurm import submit, wait
                 jobs = submit(todo, params, folder, args.slurm_cluster,

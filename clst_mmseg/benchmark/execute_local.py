@@ -1,6 +1,7 @@
 """Local execution: runs one after another, or in parallel across GPUs
-(one run per device group)."""
+(one run per device group) or CPU slots (cores split between them)."""
 import concurrent.futures as cf
+import os
 import queue
 import signal
 import subprocess
@@ -40,11 +41,21 @@ def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
     return ids
 
 
+def cpu_threads(jobs: int) -> int:
+    """Threads per run when ``jobs`` CPU runs share this machine's cores
+    (more threads than cores in total makes every run many times slower)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(
+        os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(1, cores // max(1, jobs))
+
+
 def slots_for(gpus: Optional[List[str]],
-              gpus_per_run: int) -> List[Optional[List[str]]]:
-    """Device groups that each execute one run at a time."""
+              gpus_per_run: int,
+              cpu_jobs: int = 1) -> List[Optional[List[str]]]:
+    """Device groups that each execute one run at a time (``cpu_jobs``
+    slots without devices when no GPU is given)."""
     if not gpus:
-        return [None]
+        return [None] * max(1, cpu_jobs)
     if len(gpus) < gpus_per_run:
         raise ValueError(f'--gpus gives {len(gpus)} device(s) but a run '
                          f'needs {gpus_per_run} (gpus_per_run)')
@@ -57,7 +68,8 @@ def run_local(runs: Sequence[RunSpec],
               gpus_per_run: int = 1,
               retrain: bool = False,
               progress: Optional[Progress] = None,
-              heartbeat_s: float = 60.0) -> List[Outcome]:
+              heartbeat_s: float = 60.0,
+              cpu_jobs: int = 1) -> List[Outcome]:
     """Execute runs here, one per device group at a time.
 
     Ctrl-C (or SIGTERM) stops the runs in flight; they are recorded as
@@ -68,6 +80,8 @@ def run_local(runs: Sequence[RunSpec],
         gpus (list[str], optional): Devices to spread runs over; None runs
             them one after another with the environment's devices.
         gpus_per_run (int): Devices per run.
+        cpu_jobs (int): Without ``gpus``: runs at once, each with
+            ``OMP_NUM_THREADS`` = cores // cpu_jobs.
         retrain (bool): Train finished runs again.
         progress (Progress, optional): Progress view to update.
         heartbeat_s (float): Seconds between two progress lines while
@@ -76,7 +90,8 @@ def run_local(runs: Sequence[RunSpec],
     Returns:
         list[Outcome]: One per run, in order.
     """
-    slots = slots_for(gpus, gpus_per_run)
+    slots = slots_for(gpus, gpus_per_run, cpu_jobs)
+    threads = None if gpus else str(cpu_threads(len(slots)))
     STOP.clear()
     progress = progress or Progress(runs, len(slots))
     free: 'queue.Queue' = queue.Queue()
@@ -88,7 +103,10 @@ def run_local(runs: Sequence[RunSpec],
         try:
             if STOP.is_set():
                 return Outcome(spec.run_id, spec.label, 'interrupted')
-            env = {'CUDA_VISIBLE_DEVICES': ','.join(slot)} if slot else {}
+            if slot:
+                env = {'CUDA_VISIBLE_DEVICES': ','.join(slot)}
+            else:
+                env = {'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
             progress.set(spec, 'running')
             out = execute(spec, retrain=retrain, env=env)
             note = ''

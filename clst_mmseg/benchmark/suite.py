@@ -39,6 +39,7 @@ DEFAULTS: Dict[str, Any] = dict(
     checkpoint='last',  # or 'best' (best on target val = oracle selection)
     device='auto',  # 'cpu' hides GPUs from the runs; 'cuda' / 'auto'
     gpus_per_run=1,  # > 1: torchrun with that many processes
+    cpu_jobs=1,  # CPU runs at once (each gets cores // cpu_jobs threads)
     results_dir='results',  # records: <results_dir>/<task>/records/
     work_dir='work_dirs/benchmark',  # run dirs: <work_dir>/<task>/<run_id>
     configs_root='configs',
@@ -276,6 +277,8 @@ def load_suite(path: str,
     if opts['checkpoint'] not in ('last', 'best'):
         _fail(path, "checkpoint must be 'last' or 'best', got "
               f'{opts["checkpoint"]!r}')
+    if not isinstance(opts['cpu_jobs'], int) or opts['cpu_jobs'] < 1:
+        _fail(path, f"cpu_jobs must be an int >= 1, got {opts['cpu_jobs']!r}")
     if opts['device'] not in ('cpu', 'cuda', 'auto'):
         _fail(path, "device must be 'cpu', 'cuda' or 'auto', got "
               f'{opts["device"]!r}')

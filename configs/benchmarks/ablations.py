@@ -9,4 +9,5 @@ methods = ['source_only', 'clst', 'oracle']
 ablations = dict(method='clst', dir='configs/clst/ablations', task='mini')
 seeds = [0, 1, 2]
 device = 'cpu'
+cpu_jobs = 2  # two runs at once, one core each
 report_name = 'ablations'

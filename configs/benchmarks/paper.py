@@ -3,12 +3,12 @@
 # (configs/_base_/schedules/uda_40k.py). Runs on whatever executes it:
 #   python tools/benchmark.py configs/benchmarks/paper.py --gpus all
 #   python tools/benchmark.py configs/benchmarks/paper.py --executor slurm
-# Add each method when its configs/<method>/{gta2cs,synthia2cs}.py land:
-# 'adaptsegnet', 'advent' (AdvEnt+MinEnt), 'self_training',
-# dict(name='self_training_cb', reference='cbst'), 'dacs', 'clst'.
 _base_ = ['./_base_/default.py']
 tasks = ['gta2cs', 'synthia2cs']
-methods = ['source_only', 'oracle']
+methods = [
+    'source_only', 'adaptsegnet', 'advent', 'self_training',
+    dict(name='self_training_cb', reference='cbst'), 'dacs', 'clst', 'oracle'
+]
 seeds = [0, 1, 2]
 device = 'auto'
 gpus_per_run = 1
@@ -16,4 +16,5 @@ gpus_per_run = 1
 # overrides = {'train_cfg.max_iters': 20000, 'param_scheduler.0.end': 20000}
 overrides = {}
 # e.g. comparisons = [('clst', 'self_training'), ('clst', 'source_only')]
-comparisons = None
+comparisons = [('clst', 'source_only'), ('clst', 'self_training'),
+               ('clst', 'dacs')]
