@@ -201,3 +201,43 @@ def test_plots(board, tmp_path):
         with open(p, 'rb') as f:
             assert f.read(4) == b'\x89PNG'
     assert np.isfinite(board['mIoU16_mean']).all()
+
+def test_provenance_lines_count_runs_per_revision():
+    from clst_mmseg.benchmark.publish import provenance_lines
+    recs = [dict(status='finished', git=dict(revision='a' * 40, dirty=d))
+            for d in (False, True, True)]
+    recs.append(dict(status='finished', git=dict(revision='b' * 40,
+                                                 dirty=False)))
+    recs.append(dict(status='failed', git=dict(revision='c' * 40)))
+    lines = provenance_lines(recs, expected=6)
+    assert lines[0].startswith('Built from 4 finished run record(s) of the '
+                               "suite's 6 run(s)")
+    assert lines[1] == ('Code: git aaaaaaaaaa (3 runs, 2 with uncommitted '
+                        'changes), bbbbbbbbbb (1 run).')
+
+
+def test_git_info_names_the_modified_files(tmp_path):
+    import subprocess
+
+    from clst_mmseg.benchmark.provenance import git_info
+
+    def git(*args):
+        subprocess.run(['git', *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git('init', '-q')
+    (tmp_path / 'results').mkdir()
+    for name in ('README.md', 'results/r.json'):
+        (tmp_path / name).write_text('a')
+    git('add', '.')
+    git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    clean = git_info(str(tmp_path), exclude=str(tmp_path / 'results'))
+    assert len(clean['revision']) == 40
+    assert clean['dirty'] is False and clean['dirty_paths'] == []
+    (tmp_path / 'results/r.json').write_text('b')  # excluded
+    (tmp_path / 'new.txt').write_text('untracked')  # not tracked
+    assert git_info(str(tmp_path), exclude=str(tmp_path / 'results'))[
+        'dirty'] is False
+    (tmp_path / 'README.md').write_text('b')
+    info = git_info(str(tmp_path), exclude=str(tmp_path / 'results'))
+    assert info['dirty'] is True and info['dirty_paths'] == ['README.md']

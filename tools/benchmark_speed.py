@@ -8,15 +8,18 @@ batch: the task config ``configs/<method>/<task>.py`` of every method that
 has one (or those given with ``--methods``), trained for ``--warmup`` +
 ``--iters`` iterations through mmengine's runner (hooks included: the
 temporal-ensemble update and pseudo-labelling count towards CLST's time).
-Methods are timed in their steady state: model keys named ``warmup_iters``
-or ``*_warmup_iters`` / ``*_rampup_iters`` are set to 0, so every term is
-active from the first iteration.
+Methods are timed in their steady state: model keys named ``warmup_iters``,
+``warmup_ratio`` or ``*_warmup_iters`` / ``*_rampup_iters`` are set to 0, so
+every term is active from the first iteration.
 
 Time per iteration is the median interval between consecutive iterations
-(data loading included) after the warm-up iterations. Peak memory is
+(data loading included) after the warm-up iterations. Machines drift (CPU
+boost, neighbours), so the methods are measured in ``--repeats`` rounds,
+interleaved (A B C, A B C, ...), and each figure is the median over the
+rounds; the range over the rounds is printed beside it. Peak memory is
 ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU it is the growth of
 the process's resident set size from the start of training to its maximum
-during the run (sampled from /proc/self/statm every millisecond), which
+during the run (sampled from /proc/self/statm every 10 ms), which
 covers activations, gradients, optimizer state and method state such as
 the ensemble memory.
 
@@ -25,6 +28,10 @@ Examples::
     python tools/benchmark_speed.py                       # mini, CPU
     python tools/benchmark_speed.py --methods source_only self_training clst
     python tools/benchmark_speed.py --task gta2cs --device cuda --iters 50
+    # the real network at the real input size (mini images padded to
+    # 1024x512) on the mini data, e.g. on a machine without the datasets:
+    python tools/benchmark_speed.py --methods self_training clst \
+        --model configs/_base_/models/deeplabv2_r101.py --batch-size 1
 
 It is a measuring tool, not a test: numbers depend on the machine and load.
 """
@@ -67,6 +74,13 @@ def parse_args(argv=None):
                         help='timed iterations per method')
     parser.add_argument('--warmup', type=int, default=5,
                         help='untimed iterations first (steady state)')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='rounds of measurements, methods interleaved; '
+                        'figures are the medians over the rounds')
+    parser.add_argument('--model', help='a model base config (e.g. '
+                        'configs/_base_/models/deeplabv2_r101.py) whose '
+                        '`segmentor` and `data_preprocessor` replace the '
+                        "task's, for every method (its input size too)")
     parser.add_argument('--batch-size', type=int,
                         help='override train_dataloader.batch_size (every '
                         'method gets the same)')
@@ -99,7 +113,7 @@ class _RSSSampler(threading.Thread):
     def run(self):
         while not self._stop_event.is_set():
             self.peak = max(self.peak, _rss_bytes())
-            time.sleep(0.001)
+            time.sleep(0.01)
 
     def stop(self):
         self._stop_event.set()
@@ -110,7 +124,8 @@ class _RSSSampler(threading.Thread):
 def _steady_state(model_cfg: dict) -> list:
     changed = []
     for key in list(model_cfg):
-        if (key == 'warmup_iters' or key.endswith('_warmup_iters')
+        if (key in ('warmup_iters', 'warmup_ratio')
+                or key.endswith('_warmup_iters')
                 or key.endswith('_rampup_iters')) and model_cfg[key]:
             model_cfg[key] = 0
             changed.append(key)
@@ -132,6 +147,13 @@ def run_worker(args) -> dict:
     total = args.warmup + args.iters
     work_dir = tempfile.mkdtemp(prefix='benchmark_speed_')
     cfg = load_config(args.worker, work_dir=work_dir)
+    if args.model:
+        from mmengine.config import Config
+        base = Config.fromfile(args.model)
+        num_classes = cfg.model.segmentor.decode_head.num_classes
+        cfg.model.segmentor = base.segmentor
+        cfg.model.segmentor.decode_head.num_classes = num_classes
+        cfg.model.data_preprocessor = base.data_preprocessor
     changed = _steady_state(cfg.model)
     cfg.train_cfg.max_iters = total
     cfg.train_cfg.val_interval = 10**9
@@ -212,6 +234,8 @@ def _measure(method: str, args) -> dict:
                '--warmup', str(args.warmup)]
         if args.batch_size:
             cmd += ['--batch-size', str(args.batch_size)]
+        if args.model:
+            cmd += ['--model', osp.abspath(args.model)]
         if args.threads:
             cmd += ['--threads', str(args.threads)]
         env = dict(os.environ)
@@ -224,6 +248,22 @@ def _measure(method: str, args) -> dict:
             return dict(method=method, error=' | '.join(tail))
         with open(out.name) as f:
             return dict(method=method, **json.load(f))
+
+
+def combine(method: str, rounds: list) -> dict:
+    """One row from a method's rounds: medians of time and peak memory, the
+    range of the time over the rounds (an error if any round failed)."""
+    failed = [r for r in rounds if 'error' in r]
+    if failed:
+        return failed[0]
+    row = dict(rounds[0])
+    times = [r['sec_per_iter'] for r in rounds]
+    row.update(
+        sec_per_iter=statistics.median(times),
+        sec_per_iter_rounds=times,
+        peak_bytes=statistics.median(r['peak_bytes'] for r in rounds),
+        peak_bytes_rounds=[r['peak_bytes'] for r in rounds])
+    return row
 
 
 def _mib(n: float) -> str:
@@ -241,6 +281,11 @@ def ensemble_figures() -> dict:
                 cityscapes_bytes=mem.nbytes)
 
 
+def _range(row: dict) -> str:
+    t = row.get('sec_per_iter_rounds') or [row['sec_per_iter']]
+    return f'{min(t):.3f}-{max(t):.3f}'
+
+
 def report(rows: list, ens: dict, args) -> str:
     ok = {r['method']: r for r in rows if 'error' not in r}
     base = ok.get('source_only')
@@ -249,10 +294,12 @@ def report(rows: list, ens: dict, args) -> str:
     kind = next(iter(ok.values()))['peak_kind'] if ok else '?'
     bs = sorted({r['batch_size'] for r in ok.values()})
     lines.append(f'task {args.task}, device {"/".join(dev)}, batch {bs}, '
-                 f'{args.iters} timed iterations after {args.warmup}; peak '
-                 f'memory = {kind}')
-    header = (f'{"method":<18}{"model":<14}{"s/iter":>9}{"x src":>8}'
-              f'{"peak MiB":>11}{"x src":>8}  steady-state keys')
+                 f'{args.iters} timed iterations after {args.warmup}, '
+                 f'median of {args.repeats} interleaved round(s); model '
+                 f'{getattr(args, "model", None) or "of the task configs"}; '
+                 f'peak memory = {kind}')
+    header = (f'{"method":<18}{"model":<14}{"s/iter":>9}{"range":>14}'
+              f'{"x src":>8}{"peak MiB":>11}{"x src":>8}  steady-state keys')
     lines += [header, '-' * len(header)]
     for r in rows:
         if 'error' in r:
@@ -264,7 +311,7 @@ def report(rows: list, ens: dict, args) -> str:
                    if base and base['peak_bytes'] > 0 else '-')
         lines.append(
             f'{r["method"]:<18}{r["model_type"]:<14}'
-            f'{r["sec_per_iter"]:>9.3f}{t_ratio:>8}'
+            f'{r["sec_per_iter"]:>9.3f}{_range(r):>14}{t_ratio:>8}'
             f'{_mib(r["peak_bytes"]):>11}{m_ratio:>8}  '
             f'{",".join(r["steady_state_keys"]) or "-"}')
     if 'clst' in ok and 'self_training' in ok:
@@ -300,10 +347,15 @@ def main(argv=None) -> int:
                  f'available: {available}')
     if 'source_only' not in methods and 'source_only' in available:
         methods = ['source_only'] + methods
-    rows = []
-    for m in methods:
-        print(f'measuring {m} ...', flush=True)
-        rows.append(_measure(m, args))
+    if args.repeats < 1:
+        sys.exit(f'error: --repeats must be >= 1, got {args.repeats}')
+    rounds = {m: [] for m in methods}
+    for i in range(args.repeats):
+        for m in methods:
+            print(f'round {i + 1}/{args.repeats}: measuring {m} ...',
+                  flush=True)
+            rounds[m].append(_measure(m, args))
+    rows = [combine(m, rounds[m]) for m in methods]
     ens = ensemble_figures()
     text = report(rows, ens, args)
     print(text)

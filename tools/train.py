@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
@@ -82,6 +83,10 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    # close the process group before the interpreter exits: gloo's threads
+    # can otherwise abort the exit (SIGABRT) after a finished run
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -32,11 +32,12 @@ def git_info(repo: str, exclude: Optional[str] = None) -> Dict:
             results folder, whose records the benchmark itself rewrites).
 
     Returns:
-        dict: ``revision`` (None outside git) and ``dirty`` (bool | None).
+        dict: ``revision`` (None outside git), ``dirty`` (bool | None) and
+        ``dirty_paths`` (the first 20 modified tracked files).
     """
     rev = _run(['git', 'rev-parse', 'HEAD'], cwd=repo)
     if rev is None:
-        return dict(revision=None, dirty=None)
+        return dict(revision=None, dirty=None, dirty_paths=[])
     cmd = ['git', 'status', '--porcelain', '--untracked-files=no', '--', '.']
     if exclude:
         top = (_run(['git', 'rev-parse', '--show-toplevel'], cwd=repo)
@@ -45,8 +46,12 @@ def git_info(repo: str, exclude: Optional[str] = None) -> Dict:
         if rel and not rel.startswith('..'):
             cmd.append(f':(exclude){rel}')
     status = _run(cmd, cwd=repo)
+    # which files differ (paths relative to the repository root, at most
+    # 20), so a reader can tell a README edit from a changed model
+    changed = [ln[3:] for ln in (status or '').splitlines() if ln.strip()]
     return dict(revision=rev.strip(),
-                dirty=None if status is None else bool(status.strip()))
+                dirty=None if status is None else bool(changed),
+                dirty_paths=changed[:20])
 
 
 def versions() -> Dict[str, Optional[str]]:

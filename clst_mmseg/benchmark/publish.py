@@ -49,13 +49,17 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
     done = [r for r in records if r.get('status') == 'finished']
     lines = [f'Built from {len(done)} finished run record(s) of the suite\'s'
              f' {expected} run(s) by `tools/benchmark.py`.']
-    revs = sorted({
-        f'{_short((r.get("git") or {}).get("revision"))}'
-        f'{" (dirty)" if (r.get("git") or {}).get("dirty") else ""}'
-        for r in done
-    })
+    revs: Dict[str, List[int]] = {}  # revision -> [runs, dirty runs]
+    for r in done:
+        git = r.get('git') or {}
+        count = revs.setdefault(_short(git.get('revision')), [0, 0])
+        count[0] += 1
+        count[1] += bool(git.get('dirty'))
     if revs:
-        lines.append('Code: git ' + ', '.join(revs) + '.')
+        lines.append('Code: git ' + ', '.join(
+            f'{rev} ({n} run{"s" if n > 1 else ""}'
+            f'{f", {d} with uncommitted changes" if d else ""})'
+            for rev, (n, d) in sorted(revs.items())) + '.')
     soft = set()
     for r in done:
         v = r.get('versions') or {}

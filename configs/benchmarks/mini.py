@@ -18,5 +18,9 @@ device = 'cpu'  # hide GPUs: mini numbers stay comparable across machines
 cpu_jobs = 2
 # each run with the task's own schedule
 overrides = {}
-comparisons = [('clst', 'source_only'), ('clst', 'self_training'),
-               ('clst', 'dacs')]
+# each adaptation method against source-only, then CLST against the
+# closest baselines (self-training without the ensemble and contrast; DACS)
+comparisons = [(m, 'source_only') for m in (
+    'adaptsegnet', 'advent', 'self_training', 'self_training_cb', 'dacs',
+    'clst')] + [('clst', 'self_training'), ('clst', 'self_training_cb'),
+                ('clst', 'dacs')]

@@ -16,5 +16,9 @@ gpus_per_run = 1
 # overrides = {'train_cfg.max_iters': 20000, 'param_scheduler.0.end': 20000}
 overrides = {}
 # e.g. comparisons = [('clst', 'self_training'), ('clst', 'source_only')]
-comparisons = [('clst', 'source_only'), ('clst', 'self_training'),
-               ('clst', 'dacs')]
+# each adaptation method against source-only, then CLST against the
+# closest baselines (self-training without the ensemble and contrast; DACS)
+comparisons = [(m, 'source_only') for m in (
+    'adaptsegnet', 'advent', 'self_training', 'self_training_cb', 'dacs',
+    'clst')] + [('clst', 'self_training'), ('clst', 'self_training_cb'),
+                ('clst', 'dacs')]

@@ -12,8 +12,9 @@ model = dict(
     contrastive_loss=dict(feat_channels=64),
     # stride-4 output of the 64x64 mini images
     ensemble=dict(memory_size=(16, 16)),
-    # assumed: self-training starts at iteration 500 (as
-    # configs/self_training/mini.py), ramped up over the next 250 iterations
+    # assumed: self-training starts at iteration 500 of 1500 (the ensemble
+    # has seen every target image ~5 times by then), ramped up over the
+    # next 250 iterations
     warmup_iters=500,
     st_rampup_iters=250)
 custom_hooks = {{_base_.clst_custom_hooks}}
