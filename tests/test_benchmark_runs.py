@@ -203,6 +203,12 @@ def test_report_files(tmp_path, fake_calls):
     assert 'CLST vs Source only: +10.0 mIoU16' in md
     assert '![leaderboard_curves.png](leaderboard_curves.png)' in md
     assert 'data:image/png;base64,' in (out / 'leaderboard.html').read_text()
+    # rebuilt from the same records, every file is byte-identical (the
+    # seed-scatter jitter does not draw from an unseeded RNG)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main([suite, '--report-only']) == 0
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before
 
 
 def test_gpu_slots_and_parallel_runs(tmp_path, fake_calls, capsys):

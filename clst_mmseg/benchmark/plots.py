@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -46,9 +47,16 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
         sns.pointplot(data=data, x=m, y='Method', order=order,
                       errorbar='sd', linestyle='none', color='black',
                       markers='|', capsize=0.3, ax=ax)
-        sns.stripplot(data=data, x=m, y='Method', order=order, hue='Method',
-                      hue_order=order, legend=False, size=6, alpha=0.8,
-                      jitter=0.15, ax=ax)
+        # seaborn draws the jitter from numpy's global RNG: a fixed seed
+        # makes plots rebuilt from the same records byte-identical
+        rng_state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            sns.stripplot(data=data, x=m, y='Method', order=order,
+                          hue='Method', hue_order=order, legend=False,
+                          size=6, alpha=0.8, jitter=0.15, ax=ax)
+        finally:
+            np.random.set_state(rng_state)
         paper = board[f'{m}_paper'] if f'{m}_paper' in board else None
         if paper is not None and paper.notna().any():
             ys = [order.index(t) for t, v in zip(board['title'], paper)
