@@ -80,7 +80,7 @@ def run_local(runs: Sequence[RunSpec],
         gpus (list[str], optional): Devices to spread runs over; None runs
             them one after another with the environment's devices.
         gpus_per_run (int): Devices per run.
-        cpu_jobs (int): Without ``gpus``: runs at once, each with
+        cpu_jobs (int): Without ``gpus``: runs at once; CPU runs get
             ``OMP_NUM_THREADS`` = cores // cpu_jobs.
         retrain (bool): Train finished runs again.
         progress (Progress, optional): Progress view to update.
@@ -103,9 +103,10 @@ def run_local(runs: Sequence[RunSpec],
         try:
             if STOP.is_set():
                 return Outcome(spec.run_id, spec.label, 'interrupted')
+            env = {}
             if slot:
                 env = {'CUDA_VISIBLE_DEVICES': ','.join(slot)}
-            else:
+            elif spec.device == 'cpu':  # GPU runs keep torchrun's default
                 env = {'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
             progress.set(spec, 'running')
             out = execute(spec, retrain=retrain, env=env)
