@@ -239,6 +239,15 @@ def test_bad_clst_arguments_fail_clearly():
         _model(warmup_iters=-1)
     with pytest.raises(ValueError, match='in_channels must be given'):
         _model(projection_head=dict(type='ProjectionHead', in_index=0))
+    several = dict(in_index=[0, 1], in_channels=[32, 64],
+                   input_transform='resize_concat')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/clst/mini.py'))
+    cfg.model.segmentor.decode_head.update(several)
+    with pytest.raises(ValueError, match=r'several levels \(\[0, 1\]\); '
+                       'without a projection head'):
+        _model(segmentor=cfg.model.segmentor, projection_head=None)
+    with pytest.raises(ValueError, match='set projection_head.in_index'):
+        _model(segmentor=cfg.model.segmentor)
     # left None, the projection reads the decode head's level
     head = _model().projection_head
     assert (head.in_index, head.in_channels) == (1, 64)

@@ -19,7 +19,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import load_config, prepare_run
+from clst_mmseg.apis import close_distributed, load_config, prepare_run
 
 
 def parse_args():
@@ -95,6 +95,7 @@ def main():
                                       means.items()))
         if args.metrics_json:
             write_metrics_json(metrics, args.metrics_json)
+    close_distributed()
 
 
 def write_metrics_json(metrics: dict, path: str) -> None:

@@ -11,13 +11,12 @@ import logging
 import os
 import sys
 
-import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import load_config, prepare_run
+from clst_mmseg.apis import close_distributed, load_config, prepare_run
 from mmseg.registry import RUNNERS
 
 
@@ -83,10 +82,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
-    # close the process group before the interpreter exits: gloo's threads
-    # can otherwise abort the exit (SIGABRT) after a finished run
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    close_distributed()
 
 
 if __name__ == '__main__':

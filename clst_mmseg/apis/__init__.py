@@ -1,3 +1,3 @@
-from .config import load_config, prepare_run
+from .config import close_distributed, load_config, prepare_run
 
-__all__ = ['load_config', 'prepare_run']
+__all__ = ['close_distributed', 'load_config', 'prepare_run']

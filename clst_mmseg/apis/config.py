@@ -82,3 +82,12 @@ def prepare_run(cfg: Config, verify: bool = True) -> None:
     check_model_types(cfg)
     if verify:
         verify_config(cfg)
+
+
+def close_distributed() -> None:
+    """Close the process group, if one is open, before the interpreter
+    exits: gloo's threads can otherwise abort the exit (SIGABRT) of a run
+    that finished."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -165,9 +165,16 @@ class CLST(UDASegmentor):
                                  f'got {value!r}')
         self.ensemble_cfg = self._check_ensemble_cfg(ensemble)
         self.pseudo_label_cfg = check_pseudo_label_cfg(pseudo_label)
-        self.projection_head = (None if projection_head is None else
-                                MODELS.build(
-                                    self._fill_projection_cfg(projection_head)))
+        if projection_head is None:
+            # the centroids are taken on the level the decode head reads
+            # (checked here, not at the first contrastive step)
+            self.feature_level = self._decode_level(
+                'without a projection head the centroids need a single level')
+            self.projection_head = None
+        else:
+            self.feature_level = None
+            self.projection_head = MODELS.build(
+                self._fill_projection_cfg(projection_head))
         loss_cfg = dict(contrastive_loss)
         loss_cfg.setdefault('num_classes', self.num_classes)
         self.contrastive_loss = MODELS.build(loss_cfg)
@@ -185,17 +192,24 @@ class CLST(UDASegmentor):
         self.register_buffer('local_iter', torch.zeros((), dtype=torch.long))
         self._ensemble_feed: Optional[dict] = None
 
+    def _decode_level(self, remedy: str) -> int:
+        """The one ``extract_feat`` level the decode head reads (``remedy``
+        ends the error when it reads several)."""
+        in_index = self.segmentor.decode_head.in_index
+        if not isinstance(in_index, int):
+            raise ValueError(
+                f'CLST: the decode head reads several levels ({in_index}); '
+                f'{remedy}')
+        return in_index
+
     def _fill_projection_cfg(self, cfg: dict) -> dict:
         """``in_index`` / ``in_channels`` left None mean the level the
         decode head reads."""
         cfg = dict(cfg)
         head = self.segmentor.decode_head
         if cfg.get('in_index') is None:
-            if not isinstance(head.in_index, int):
-                raise ValueError(
-                    'CLST: projection_head.in_index must be given when the '
-                    f'decode head reads several levels ({head.in_index})')
-            cfg['in_index'] = head.in_index
+            cfg['in_index'] = self._decode_level(
+                'set projection_head.in_index')
         if cfg.get('in_channels') is None:
             if cfg['in_index'] != head.in_index or not isinstance(
                     head.in_channels, int):
@@ -336,8 +350,8 @@ class CLST(UDASegmentor):
                           target_samples: SampleList,
                           input_shape: Sequence[int], weight: float) -> dict:
         if self.projection_head is None:
-            level = self.segmentor.decode_head.in_index
-            emb_s, emb_t = feats_s[level], feats_t[level]
+            emb_s = feats_s[self.feature_level]
+            emb_t = feats_t[self.feature_level]
         else:
             emb_s = self.projection_head(feats_s)
             emb_t = self.projection_head(feats_t)
