@@ -1,4 +1,4 @@
-"""Check the domain gap of the built-in mini task in plain PyTorch.
+"""Check the domain gap of a built-in task (mini, adverse) in plain PyTorch.
 
 Trains the small DeepLab-like model meant for the mini configs (mmseg's
 ResNet-18 with 8 base/stem channels, output stride 4 by dilation, and a
@@ -12,14 +12,15 @@ DeepLabV2-style head of four dilated 3x3 convs summed) on
 
 for several training seeds each, and prints target-val mIoU mean ± std.
 Every method runs the same number of iterations (equal compute); the data set
-is the same for all training seeds (``ensure_mini`` with data seed 0).
+is the same for all training seeds (the task's cached data set, data seed 0).
 
 Usage::
 
-    python tools/mini_gap_check.py [--seeds 0 1 2] [--iters 1500]
-        [--methods source oracle selftrain] [--root DIR]
+    python tools/mini_gap_check.py [--task mini|adverse] [--seeds 0 1 2]
+        [--iters 1500] [--methods source oracle selftrain] [--root DIR]
 """
 import argparse
+import csv
 import glob
 import os.path as osp
 import sys
@@ -33,9 +34,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import clst_mmseg  # noqa: E402,F401  (compat layer before mmseg.models)
-from clst_mmseg.datasets.mini import (MINI_CLASSES, ensure_mini,  # noqa: E402
-                                      generate_mini)
+from clst_mmseg.datasets import adverse, mini  # noqa: E402
 from mmseg.models.backbones import ResNet  # noqa: E402
+
+# Built-in task -> (classes, cached ensure(root), generate(root)).
+TASKS = dict(
+    mini=(mini.MINI_CLASSES, mini.ensure_mini, mini.generate_mini),
+    adverse=(adverse.ADVERSE_CLASSES, adverse.ensure_adverse,
+             adverse.generate_adverse))
 
 # Output stride -> backbone strides/dilations and head dilations.
 ARCH = {
@@ -95,7 +101,7 @@ def load_split(img_glob, label_of):
             torch.from_numpy(lbls).long())
 
 
-def load_mini(root):
+def load_task(root):
     src = load_split(
         osp.join(root, 'source/images/*.png'),
         lambda p: p.replace('/images/', '/labels/').replace(
@@ -107,6 +113,22 @@ def load_mini(root):
             lambda p: p.replace('/leftImg8bit/', '/gtFine/').replace(
                 '_leftImg8bit.png', '_gtFine_labelTrainIds.png'))
     return src, tgt['train'], tgt['val']
+
+
+def val_groups(root):
+    """Target-val image indices per condition and per severity third, from
+    the task's ``target/conditions_val.csv`` (adverse); {} without it."""
+    path = osp.join(root, 'target', 'conditions_val.csv')
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r['image'])
+    groups = {}
+    for i, r in enumerate(rows):
+        third = min(int(float(r['severity']) * 3), 2)
+        for key in (r['condition'], ('mild', 'medium', 'hard')[third]):
+            groups.setdefault(key, []).append(i)
+    return {k: torch.tensor(v) for k, v in groups.items()}
 
 
 def normalize(x):
@@ -161,7 +183,7 @@ def train(method, seed, data, args):
     (src_x, src_y), (tt_x, tt_y), (tv_x, tv_y) = data
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    k = len(MINI_CLASSES)
+    k = len(TASKS[args.task][0])
     model = MiniDeepLab(k, args.base_channels, **ARCH[args.output_stride])
     if args.optim == 'sgd':
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
@@ -200,17 +222,24 @@ def train(method, seed, data, args):
         opt.step()
     secs, cpu = time.time() - t0, time.process_time() - c0
     miou, ious = evaluate(model, tv_x, tv_y, k)
+    by_group = ', '.join(
+        f'{name} {evaluate(model, tv_x[idx], tv_y[idx], k)[0]:.1f}'
+        for name, idx in args.groups.items())
     extra = f' pl-ratio {n_pl / max(n_tgt, 1):.2f}' if n_tgt else ''
     print(f'{method:9s} seed {seed}: mIoU {miou:5.1f}  '
           f'IoU {" ".join(f"{v:4.1f}" for v in ious)}  '
           f'{secs:5.1f}s (cpu {cpu:5.1f}s){extra}', flush=True)
+    if by_group:
+        print(f'{"":9s} target-val mIoU by condition / severity: {by_group}',
+              flush=True)
     return miou, secs, model
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--task', default='mini', choices=sorted(TASKS))
     p.add_argument('--root', default=None,
-                   help='mini data folder (default: the ensure_mini cache)')
+                   help="the task's data folder (default: its cache)")
     p.add_argument('--regenerate', action='store_true',
                    help='regenerate into --root (for tuning the generator)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -232,18 +261,20 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    classes, ensure, generate = TASKS[args.task]
     if args.regenerate:
         if not args.root:
             p.error('--regenerate needs --root')
-        root = generate_mini(args.root)
+        root = generate(args.root)
     elif args.root and osp.isdir(osp.join(args.root, 'source')):
-        root = args.root  # an existing mini folder, used as it is
+        root = args.root  # an existing data folder, used as it is
     else:
-        root = ensure_mini(args.root)
-    data = load_mini(root)
+        root = ensure(args.root)
+    data = load_task(root)
+    args.groups = val_groups(root)
     print(f'data: {root}  source {len(data[0][0])}, target train '
           f'{len(data[1][0])}, target val {len(data[2][0])}; classes '
-          f'{", ".join(MINI_CLASSES)}')
+          f'{", ".join(classes)}')
     print(f'model: ResNet-18 base {args.base_channels} '
           f'OS{args.output_stride} + ASPPv2; '
           f'{args.optim} lr {args.lr} poly, batch {args.batch}, '

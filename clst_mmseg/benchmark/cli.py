@@ -14,7 +14,7 @@ from .spec import RunSpec
 from .store import ResultsStore
 from .suite import SuiteError, load_suite, select
 
-DEFAULT_SUITE = 'configs/benchmarks/mini.py'
+DEFAULT_SUITE = 'configs/benchmarks/default.py'
 _STATUS = dict(run='to run', reuse='done', retrain='retrain',
                busy='running', resume='resume', restart='restart',
                retry='retry')

@@ -1,3 +1,4 @@
+from .adverse_datasets import AdverseSourceDataset, AdverseTargetDataset
 from .gta import GTADataset
 from .mini_datasets import MiniSourceDataset, MiniTargetDataset
 from .synthia import SynthiaDataset
@@ -6,5 +7,6 @@ from .uda_dataset import UDADataset
 
 __all__ = [
     'GTADataset', 'SynthiaDataset', 'MiniSourceDataset', 'MiniTargetDataset',
-    'UDADataset', 'PackUDAInputs', 'RecordedRandomCrop'
+    'UDADataset', 'PackUDAInputs', 'RecordedRandomCrop',
+    'AdverseSourceDataset', 'AdverseTargetDataset'
 ]

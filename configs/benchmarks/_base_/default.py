@@ -3,6 +3,7 @@
 # clst_mmseg/benchmark/suite.py (DEFAULTS).
 task_titles = dict(
     mini='mini (synthetic → real, 7 classes)',
+    adverse='adverse (clear day → night, fog, rain; 6 classes)',
     gta2cs='GTA5 → Cityscapes',
     synthia2cs='SYNTHIA → Cityscapes')
 method_titles = dict(
