@@ -279,3 +279,28 @@ def test_configs_are_the_mini_configs_on_adverse_data(method):
         'AdverseTargetDataset' if method == 'oracle' else
         'AdverseSourceDataset')
     assert adv['val_dataloader.dataset.type'] == 'AdverseTargetDataset'
+
+
+def test_default_suite_runs_every_method_on_both_tasks():
+    from clst_mmseg.benchmark.cli import DEFAULT_SUITE
+    from clst_mmseg.benchmark.suite import load_suite
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        both = load_suite(DEFAULT_SUITE)
+        mini = load_suite('configs/benchmarks/mini.py')
+    finally:
+        os.chdir(cwd)
+    assert DEFAULT_SUITE == 'configs/benchmarks/default.py'
+    assert both.tasks == ['mini', 'adverse']
+    assert [m.name for m in both.methods] == [m.name for m in mini.methods]
+    assert len(both.runs) == 2 * len(mini.runs)
+    assert both.task_title('adverse') == (
+        'adverse (clear day → night, fog, rain; 6 classes)')
+    # the mini runs are the mini suite's (same run ids: records are shared)
+    assert [r.run_id for r in both.runs if r.task == 'mini'] == [
+        r.run_id for r in mini.runs]
+    adverse_runs = [r for r in both.runs if r.task == 'adverse']
+    assert {r.method for r in adverse_runs} == set(METHODS)
+    assert all(r.config.endswith(f'configs/{r.method}/adverse.py')
+               for r in adverse_runs)

@@ -163,8 +163,8 @@ def summary_markdown(summary: pd.DataFrame, scores: pd.DataFrame,
             continue
         base = sub['baseline_mean'].iloc[0]
         ref = DASH if math.isnan(base) else f'{base:.1f}'
-        header.append(f'{task_titles.get(task, task)}: Δ {sub["metric"].iloc[0]}'
-                      f' (vs {ref})')
+        metric = sub['metric'].iloc[0]
+        header.append(f'{task_titles.get(task, task)}: Δ {metric} (vs {ref})')
     header += ['Mean Δ', 'Mean rank', 'Tasks below']
     lines = ['### Across tasks', '',
              f'Gain over {baseline_title} on each task (points of its '

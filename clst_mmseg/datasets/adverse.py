@@ -4,19 +4,21 @@ A second procedurally generated UDA task beside :mod:`.mini`, of a
 different character:
 
 - **classes**: a dominant ``background`` (sky, buildings, trees, sidewalk,
-  poles, street lamps, clutter), ``road``, and four small, rare object
-  classes: ``traffic light``, ``traffic sign``, ``person``, ``car``. Objects
-  cover a few percent of the pixels, so mIoU depends on the rare classes and
-  a method that drifts towards the majority classes loses there.
+  poles, street lamps, clutter; ~56 % of the pixels), ``road`` (~32 %), and
+  four small, rare object classes: ``traffic light``, ``traffic sign``,
+  ``person``, ``car`` (2-4.5 % each). mIoU weighs the rare classes as much
+  as the background, so a method that drifts towards the majority classes
+  loses there.
 - **shift**: both domains share one appearance (palette, photo textures from
   matplotlib's sample images); the target adds adverse *conditions* as in
-  Cityscapes → ACDC: night (low light, colour temperature, glowing lamps with
-  bloom, retro-reflecting signs, headlight fall-off, amplified sensor noise),
-  fog (depth-dependent contrast loss towards an airlight, from the scene's
-  depth) or rain (darkening, desaturation, streaks, wet-road smear, lens
-  drops, blur). Each target image draws a condition and a severity in
-  [0, 1], so easy and hard images coexist (mini's lesson: a uniformly hard
-  target makes self-training collapse).
+  Cityscapes → ACDC: night (light falling to a few percent of daylight in
+  one hue, glowing lamps with bloom, retro-reflecting signs, headlight
+  fall-off, amplified sensor noise), fog (contrast lost towards an airlight
+  with the scene's depth) or rain (overcast, desaturated, a wet road
+  mirroring the sky, streaks, blur). Each target image draws a condition
+  and a severity in [0, 1]; most images are fully shifted, some mildly, so
+  that pseudo-labels have easy images to start from (mini's lesson: a
+  uniformly hard target makes self-training collapse).
 - **distractors**: street lamps (bright at night, like traffic-light lamps),
   bare poles (like sign and light poles) and coloured clutter labelled
   background.
@@ -63,12 +65,13 @@ CITY = 'adverse'
 # bump ADVERSE_VERSION so that old caches are not reused.
 #: Target conditions and how often each is drawn.
 CONDITIONS = ('night', 'fog', 'rain')
-_CONDITION_P = (0.4, 0.3, 0.3)
+_CONDITION_P = (0.6, 0.2, 0.2)
 #: A condition reaches full strength at severity 1 / _SHIFT_GAIN (as mini's
-#: palette shift): a third of the target images are fully shifted.
-_SHIFT_GAIN = 1.5
+#: palette shift): half of the target images are fully shifted, a quarter
+#: mildly (strength < 0.5).
+_SHIFT_GAIN = 2.0
 #: Colour of the night light: moonlight, sodium street lamps.
-_NIGHT_TINTS = ((0.7, 0.85, 1.25), (1.35, 0.95, 0.45))
+_NIGHT_TINTS = ((0.65, 0.8, 1.3), (1.4, 0.95, 0.35))
 _JITTER = 8.0
 _COLOURS = {
     'sky': (120, 170, 230),
@@ -137,8 +140,8 @@ class _Scene(_Canvas):
 
 
 def _person(c: _Scene, rng, yb: float, x: float, tb: float) -> None:
-    ph = tb * c.h * rng.uniform(0.35, 0.5)
-    pw = max(1.6, ph * rng.uniform(0.28, 0.36))
+    ph = tb * c.h * rng.uniform(0.4, 0.55)
+    pw = max(2.5, ph * rng.uniform(0.35, 0.45))
     d = 1 / tb
     legs = c.rect(yb - ph * 0.45, yb, x - pw * 0.4, x + pw * 0.4)
     c.paint(legs, PERSON, 'legs', depth=d,
@@ -187,7 +190,7 @@ def _traffic_light(c: _Scene, rng, yb: float, x: float, tb: float) -> None:
     length = (yb - c.vy) * rng.uniform(1.3, 2.0)
     top = max(yb - length, 1.0)
     _pole(c, yb, x, tb, top)
-    hw = max(2.5, tb * c.w * rng.uniform(0.08, 0.11))
+    hw = max(4.0, tb * c.w * rng.uniform(0.14, 0.18))
     hh = hw * rng.uniform(2.4, 2.8)
     d = 1 / tb
     c.paint(c.rect(top, top + hh, x - hw / 2, x + hw / 2), LIGHT, 'housing',
@@ -205,7 +208,7 @@ def _traffic_light(c: _Scene, rng, yb: float, x: float, tb: float) -> None:
 
 def _sign(c: _Scene, rng, yb: float, x: float, tb: float) -> None:
     length = (yb - c.vy) * rng.uniform(0.9, 1.5)
-    r = max(2.0, tb * c.w * rng.uniform(0.07, 0.1))
+    r = max(3.5, tb * c.w * rng.uniform(0.14, 0.18))
     cy = max(yb - length, r)
     _pole(c, yb, x, tb, cy)
     (outer, inner), shape = _SIGNS[rng.integers(len(_SIGNS))]
@@ -319,9 +322,9 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> _Scene:
     # Objects on the ground, far ones first so that near ones occlude them.
     counts = dict(
         car=rng.choice(4, p=(0.3, 0.35, 0.25, 0.1)),
-        person=rng.choice(5, p=(0.3, 0.3, 0.2, 0.1, 0.1)),
-        light=rng.choice(3, p=(0.45, 0.4, 0.15)),
-        sign=rng.choice(4, p=(0.35, 0.35, 0.2, 0.1)),
+        person=rng.choice(6, p=(0.2, 0.25, 0.2, 0.15, 0.1, 0.1)),
+        light=rng.choice(4, p=(0.3, 0.35, 0.25, 0.1)),
+        sign=rng.choice(4, p=(0.25, 0.35, 0.25, 0.15)),
         lamp=rng.choice(3, p=(0.4, 0.4, 0.2)),
         pole=rng.choice(3, p=(0.5, 0.35, 0.15)))
     objects = [(horizon + rng.uniform(0.2, 1.0) * (h - horizon), kind)
@@ -397,8 +400,7 @@ def _render_day(rng, c: _Scene) -> np.ndarray:
         if role in _TEXTURED:
             img[mask] += rng.uniform(6, 20) * bank.grey_crop(
                 rng, h, w)[mask][:, None]
-    sky = c.label == BACKGROUND
-    sky &= ~np.isfinite(c.depth)
+    sky = ~np.isfinite(c.depth)
     img[sky] += (rng.uniform(0, 30) * c.yy[sky] / h)[:, None]
     for _ in range(rng.integers(0, 3)):  # shadows on the ground
         blob = c.ellipse(rng.uniform(h * 0.5, h), rng.uniform(0, w),
@@ -419,12 +421,14 @@ def _emission(c: _Scene) -> np.ndarray:
 
 
 def _night(rng, c: _Scene, img: np.ndarray, e: float) -> np.ndarray:
-    # ambient light falls exponentially with the strength (4-10 % of
-    # daylight at full strength) under moonlight or sodium lamps; the sky
-    # darkens more than the lit street
+    # Ambient light falls exponentially with the strength (4-10 % of
+    # daylight at full strength) and takes the colour of its source, sodium
+    # street lamps or moonlight: colour is lost (the image turns towards one
+    # hue); the sky darkens more than the lit street.
     ambient = rng.uniform(0.04, 0.1)**e
     tint = np.array(_NIGHT_TINTS[rng.integers(len(_NIGHT_TINTS))])
-    img = img * ambient * (1 + e * (tint - 1))
+    mono = img.mean(2, keepdims=True) * tint
+    img = (img + e * (mono - img)) * ambient
     img[~np.isfinite(c.depth)] *= 0.4**e
     # the car's own headlights light what is near; signs reflect them back
     finite = np.isfinite(c.depth)
@@ -436,11 +440,19 @@ def _night(rng, c: _Scene, img: np.ndarray, e: float) -> np.ndarray:
     img += 0.8 * light + rng.uniform(0.6, 1.2) * cv2.GaussianBlur(
         light, (0, 0), rng.uniform(1, 2.5))
     # a high sensor gain amplifies the read noise with the signal
-    img += rng.normal(0, 1 + e * rng.uniform(4, 8), img.shape)
+    img += rng.normal(0, 1 + e * rng.uniform(2, 4), img.shape)
     return img * (1 + e * rng.uniform(1, 2))
 
 
+def _overcast(rng, img: np.ndarray, e: float) -> np.ndarray:
+    """Fog and rain come with an overcast sky: 30-60 % of clear
+    daylight at full strength, which the camera does not fully expose
+    for."""
+    return img * rng.uniform(0.3, 0.6)**e
+
+
 def _fog(rng, c: _Scene, img: np.ndarray, e: float) -> np.ndarray:
+    # Koschmieder's model: transmission exp(-beta * depth) towards an airlight
     beta = e * rng.uniform(0.5, 1.1)
     trans = np.zeros_like(c.depth)
     finite = np.isfinite(c.depth)
@@ -448,39 +460,38 @@ def _fog(rng, c: _Scene, img: np.ndarray, e: float) -> np.ndarray:
     trans = trans[:, :, None]
     airlight = rng.uniform(170, 220) * np.array((1.0, 1.0, 1.03))
     img = img * trans + airlight * (1 - trans)
-    sigma = e * rng.uniform(0.5, 1.2)
+    sigma = e * rng.uniform(0.3, 0.8)
     if sigma > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-    return img + rng.normal(0, 2 + 4 * e, img.shape)
+    return _overcast(rng, img, e) + rng.normal(0, 2 + 3 * e, img.shape)
 
 
 def _rain(rng, c: _Scene, img: np.ndarray, e: float) -> np.ndarray:
+    # overcast: darker, greyer, bluer
     img = img * (1 - e * rng.uniform(0.3, 0.5))
     grey = img.mean(2, keepdims=True)
-    img = grey + (img - grey) * (1 - 0.6 * e)
-    # wet road: a sheen and a vertical smear of what stands on it
-    smear = cv2.blur(img, (1, 9)) + e * rng.uniform(10, 30)
+    img = (grey + (img - grey) * (1 - 0.6 * e)) * np.array(
+        (0.9, 0.95, 1.1))**e
+    # wet road: it mirrors the bright sky and smears what stands on it
+    sky = ~np.isfinite(c.depth)
+    sky_colour = img[sky].mean(0) if sky.any() else img.mean((0, 1))
+    smear = cv2.blur(img, (1, 9))
+    wet = 0.4 * smear + 0.6 * sky_colour
     road = (c.label == ROAD)[:, :, None]
-    img = np.where(road, img + 0.6 * e * (smear - img), img)
-    # streaks: short bright slanted lines
+    img = np.where(road, img + 0.9 * e * (wet - img), img)
+    # streaks: short, faint slanted lines
     streaks = np.zeros(img.shape[:2], np.float32)
     slant = rng.uniform(-0.3, 0.3)
-    for _ in range(int(e * rng.uniform(80, 200))):
+    for _ in range(int(e * rng.uniform(30, 80))):
         x, y = rng.uniform(0, c.w), rng.uniform(0, c.h)
         n = rng.uniform(3, 8)
         cv2.line(streaks, (int(x), int(y)),
-                 (int(x + n * slant), int(y + n)), rng.uniform(30, 80), 1)
+                 (int(x + n * slant), int(y + n)), rng.uniform(20, 50), 1)
     img += cv2.GaussianBlur(streaks, (0, 0), 0.5)[:, :, None]
-    # drops on the lens
-    blurred = cv2.GaussianBlur(img, (0, 0), 2.5) + 10
-    for _ in range(rng.integers(0, 1 + int(6 * e))):
-        drop = c.ellipse(rng.uniform(0, c.h), rng.uniform(0, c.w),
-                         rng.uniform(3, 7), rng.uniform(3, 7))
-        img[drop] = blurred[drop]
-    sigma = e * rng.uniform(0.5, 1.2)
+    sigma = e * rng.uniform(0.3, 0.8)
     if sigma > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-    return img + rng.normal(0, 2 + 8 * e, img.shape)
+    return _overcast(rng, img, e) + rng.normal(0, 2 + 4 * e, img.shape)
 
 
 _CONDITION_FNS = dict(night=_night, fog=_fog, rain=_rain)
