@@ -189,3 +189,14 @@ def test_plot_class_deltas(frame, tmp_path):
     assert path == str(tmp_path / 'out' / 'deltas.png')
     img = mpimg.imread(path)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_summary_of_a_task_without_runs(scores):
+    tasks = TASKS + ['gta2cs']
+    summary = cross_task_summary(scores, tasks, METHODS)
+    assert summary.set_index('method').at['clst', 'n_tasks'] == 2
+    lines = summary_markdown(summary, scores, tasks, TITLES,
+                             'Source only').splitlines()
+    assert lines[4].endswith('| gta2cs: Δ | Mean Δ | Mean rank | '
+                             'Tasks below |')
+    assert '| CLST | +5.0 | -3.0 ↓ | – | +1.0 | 1.50 | 1 of 2 |' in lines
