@@ -267,3 +267,19 @@ def test_corrupt_last_checkpoint_is_resumed_not_retrained(tmp_path,
     assert osp.exists(sentinel)
     assert json.load(open(run.results_dir + f'/mini/records/'
                           f'{run.run_id}.json'))['status'] == 'finished'
+
+
+def test_an_earlier_attempts_marker_does_not_fail_a_resumed_run(
+        tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
+    (run, ) = load_suite(suite).runs
+    assert main([suite]) == 0
+    marker = osp.join(run.work_dir, 'non_finite.json')
+    with open(marker, 'w') as f:
+        json.dump(dict(where='loss', iter=1, key='loss', value='nan'), f)
+    with open(osp.join(run.results_dir, 'mini', 'records',
+                       f'{run.run_id}.json'), 'w') as f:
+        f.write('{}')
+    assert main([suite]) == 0  # resumed from its checkpoint, finished
+    assert _records(tmp_path)[run.run_id]['status'] == 'finished'
+    assert osp.exists(osp.join(run.work_dir, 'non_finite.previous.json'))

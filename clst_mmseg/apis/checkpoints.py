@@ -112,7 +112,8 @@ def apply_resume(cfg, resume: bool, echo=print) -> None:
     cfg.resume = resume
     if not resume or cfg.get('load_from'):
         return
-    rank0 = os.environ.get('RANK', '0') == '0'
+    rank0 = os.environ.get('RANK', os.environ.get('SLURM_PROCID',
+                                                  '0')) == '0'
     path, skipped = newest_loadable(cfg.work_dir, set_aside=rank0)
     if skipped and rank0:
         echo(f'resume: passed over {len(skipped)} checkpoint(s) that do not '

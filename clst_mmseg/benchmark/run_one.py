@@ -310,7 +310,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
                     env: Dict[str, str], lock_fd: Optional[int],
                     stop: threading.Event) -> None:
     """Fill ``rec`` with the outcome of training and evaluating."""
-    started = time.time()
+    wd.set_aside_marker(spec.work_dir)
     train_log = osp.join(spec.work_dir, 'train.log')
     cmd = train_command(spec, resume)
     rec['commands'] = dict(train=cmd)
@@ -333,8 +333,8 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['peak_memory_kind'] = ('gpu_allocated'
                                if gpu_mem is not None else 'host_rss')
     err = wd.error_summary(log_text)
-    nan = wd.non_finite_marker(spec.work_dir, since=started) or train.nan \
-        or wd.first_nan_loss(entries)
+    nan = wd.non_finite_marker(spec.work_dir) or train.nan or \
+        wd.first_nan_loss(entries)
     if train.stopped:
         _fail(rec, 'interrupted', 'stopped',
               'stopped by the benchmark (Ctrl-C or SIGTERM)', err['log_tail'])

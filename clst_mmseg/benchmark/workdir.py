@@ -60,24 +60,29 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
 NON_FINITE_MARKER = MARKER
 
 
-def non_finite_marker(work_dir: str,
-                      since: Optional[float] = None) -> Optional[Dict]:
+def non_finite_marker(work_dir: str) -> Optional[Dict]:
     """The marker ``NonFiniteCheckHook`` wrote when it stopped the training
-    (``where``: ``loss`` or ``weights``, ``iter``, ``key``, ``value``), if
-    it was written at or after ``since`` (a ``time.time()``).
+    (``where``: ``loss`` or ``weights``, ``iter``, ``key``, ``value``).
 
     Returns:
         dict | None: The marker's content.
     """
-    path = osp.join(work_dir, NON_FINITE_MARKER)
     try:
-        if since is not None and osp.getmtime(path) < since:
-            return None
-        with open(path) as f:
+        with open(osp.join(work_dir, NON_FINITE_MARKER)) as f:
             info = json.load(f)
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) else None
+
+
+def set_aside_marker(work_dir: str) -> None:
+    """Rename an earlier attempt's marker (``non_finite.previous.json``)
+    before an attempt resumes in the same work dir, so that only this
+    attempt's marker counts (no clock comparison: work dirs may live on
+    network file systems)."""
+    path = osp.join(work_dir, NON_FINITE_MARKER)
+    if osp.exists(path):
+        os.replace(path, path[:-len('.json')] + '.previous.json')
 
 
 def last_activity(work_dir: str) -> Optional[float]:
