@@ -3,8 +3,8 @@ clst_mmseg's reliability guarantees):
 
 - ``PoisonWeightsHook``: fills one weight with NaN (or inf) after a given
   iteration, so the next iteration's loss is not finite; with
-  ``loss=False`` only a buffer that no loss reads (a BN ``num_batches``-like
-  running statistic of the evaluated checkpoint) is poisoned.
+  ``loss=False`` only a BN running mean, which no training loss reads, so
+  only the checkpoint's weights go bad.
 - ``FullDiskHook``: makes checkpoint writes from a given iteration on fail
   with ``OSError(ENOSPC)`` after half of the bytes were written, as a disk
   that fills up does.
@@ -50,12 +50,10 @@ class FullDiskHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if runner.iter + 1 != self.at:
             return
-        original = LocalBackend.put
 
         def put(self, obj, filepath):
             with open(filepath, 'wb') as f:
                 f.write(obj[:len(obj) // 2])
             raise OSError(errno.ENOSPC, 'No space left on device')
 
-        put.original = original
         LocalBackend.put = put
