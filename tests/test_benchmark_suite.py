@@ -62,7 +62,7 @@ def test_run_ids_are_stable(tmp_path):
     h = config_hash(resolve_config(cfg))
     assert h == config_hash(resolve_config(cfg, {
         'work_dir': '/x', 'launcher': 'pytorch', 'randomness.seed': 7}))
-    assert h != config_hash(resolve_config(cfg, {'randomness.foo': 1}))
+    assert h != config_hash(resolve_config(cfg, {'+randomness.foo': 1}))
     assert h != config_hash(resolve_config(cfg, {'train_cfg.max_iters': (4,)}))
 
 

@@ -27,7 +27,8 @@ FAST = [
 def _run(args, mini_data_dir, timeout=300, torchrun=False, env_extra=None):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                OMP_NUM_THREADS='1',
-               PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
+               PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests',
+                                                           'support')]))
     env.update(env_extra or {})
     launcher = ([sys.executable, '-m', 'torch.distributed.run',
                  '--nproc_per_node=2', '--master_port=29561']

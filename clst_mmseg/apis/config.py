@@ -7,6 +7,7 @@ from typing import Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
+from .config_checks import check_config, merge_cfg_options
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
 _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
@@ -21,7 +22,9 @@ def load_config(path: str,
 
     Args:
         path (str): Config file.
-        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        cfg_options (dict, optional): ``--cfg-options`` overrides; each key
+            must exist in the config unless written ``+key`` (see
+            :func:`~.config_checks.merge_cfg_options`).
         work_dir (str, optional): ``--work-dir``; otherwise the config's
             ``work_dir`` or ``./work_dirs/<config name>``.
         launcher (str): Job launcher. Defaults to 'none'.
@@ -33,8 +36,7 @@ def load_config(path: str,
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -77,9 +79,12 @@ def check_model_types(cfg: Config) -> None:
 def prepare_run(cfg: Config, verify: bool = True) -> None:
     """Checks to run before building a runner, so that bad input fails with a
     one-line message before anything is trained or written: the model types
-    the config names, and (unless ``verify`` is False) the data roots, labels
-    and class counts (see :func:`verify_config`)."""
+    the config names, out-of-range values and unknown model-part arguments
+    (see :func:`~.config_checks.check_config`), and (unless ``verify`` is
+    False) the data roots, labels and class counts (see
+    :func:`verify_config`)."""
     check_model_types(cfg)
+    check_config(cfg)
     if verify:
         verify_config(cfg)
 

@@ -77,6 +77,14 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
         hw.add(dev)
     if hw:
         lines.append('Hardware: ' + '; '.join(sorted(hw)) + '.')
+    left_out = [
+        f'{r.get("method")}/s{r.get("seed")} {r.get("status")} '
+        f'({(r.get("reason") or {}).get("kind")}: '
+        f'{(r.get("reason") or {}).get("message")})'
+        for r in records if r.get('status') in ('failed', 'interrupted')
+    ]
+    if left_out:  # a diverged seed is not silently missing from a mean
+        lines.append('Not in the table: ' + '; '.join(left_out) + '.')
     return lines
 
 
