@@ -84,6 +84,25 @@ def test_head_is_sum_of_dilated_convs():
     assert all(c.bias is not None for c in head.aspp)
 
 
+def test_head_first_two_branches_as_the_reference_classifier():
+    """AdaptSegNet's / DACS's Classifier_Module returns inside its loop:
+    the output is the dilation-6 branch plus the dilation-12 branch."""
+    torch.manual_seed(0)
+    head = DeepLabV2Head(in_channels=6, num_classes=5, in_index=0,
+                         branch_mode='first_two')
+    assert head.dilations == (6, 12) and len(head.aspp) == 2
+    feat = torch.randn(1, 6, 40, 33)
+    expected = sum(
+        F.conv2d(feat, conv.weight, conv.bias, padding=d, dilation=d)
+        for conv, d in zip(head.aspp, (6, 12)))
+    torch.testing.assert_close(head([feat]), expected)
+    with pytest.raises(ValueError, match="branch_mode must be one of"):
+        DeepLabV2Head(in_channels=6, num_classes=5, branch_mode='two')
+    with pytest.raises(ValueError, match='needs at least two dilations'):
+        DeepLabV2Head(in_channels=6, num_classes=5, dilations=(6, ),
+                      branch_mode='first_two')
+
+
 def test_head_init_and_custom_dilations():
     head = DeepLabV2Head(in_channels=512,
                          num_classes=19,
