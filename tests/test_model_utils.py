@@ -80,3 +80,22 @@ def test_photometric_augment_hue_range(monkeypatch):
         assert max(abs(h) for h in shifts) > 0.8 * bound
     with pytest.raises(ValueError, match=r'jitter_hue must be in \[0, 0.5\]'):
         PhotometricAugment(mean=[0.] * 3, std=[1.] * 3, jitter_hue=0.6)
+
+
+def test_photometric_augment_blur_kernel_as_dacs(monkeypatch):
+    """DACS's gaussian_blur: kernel side = ceil(0.1 * side), made odd."""
+    import clst_mmseg.models.utils.target_augment as ta
+    sizes = []
+    monkeypatch.setattr(ta.TF, 'gaussian_blur',
+                        lambda img, k, s: sizes.append(tuple(k)) or img)
+    aug = PhotometricAugment(mean=[0.] * 3, std=[1.] * 3, jitter_prob=0.0,
+                             blur_prob=1.0, blur_kernel_ratio=0.1)
+    aug(torch.zeros(1, 3, 512, 512))
+    aug(torch.zeros(1, 3, 64, 96))
+    assert sizes == [(51, 51), (9, 7)]  # (x, y): ceil(51.2)=52 -> 51
+    sizes.clear()
+    default = PhotometricAugment(mean=[0.] * 3, std=[1.] * 3,
+                                 jitter_prob=0.0, blur_prob=1.0,
+                                 blur_sigma=(1.0, 1.0))
+    default(torch.zeros(1, 3, 512, 512))
+    assert sizes == [(5, 5)]

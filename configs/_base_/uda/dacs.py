@@ -15,10 +15,9 @@ model = dict(
     # trainUDA.py strongTransform): colour jitter with p=0.8 (applied when
     # a uniform draw exceeds 0.2), kornia ColorJitter with brightness,
     # contrast, saturation and hue all 0.25 (hue: up to a quarter of the hue
-    # circle); Gaussian blur with p=0.5, sigma 0.15-1.15. Assumed: the blur
-    # kernel size (2*round(2 sigma)+1 instead of ~10% of the image side;
-    # with sigma <= 1.15 the weights beyond 2 sigma are < 1e-3) and a fixed
-    # brightness-contrast-saturation-hue order (kornia shuffles it).
+    # circle); Gaussian blur with p=0.5, sigma 0.15-1.15, kernel ~10% of
+    # the image side (gaussian_blur). Assumed: a fixed brightness-contrast-
+    # saturation-hue order (kornia's ColorJitter shuffles it).
     mix_augment=dict(
         jitter_prob=0.8, jitter_strength=0.25, jitter_hue=0.25,
-        blur_prob=0.5, blur_sigma=(0.15, 1.15)))
+        blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1))
