@@ -68,7 +68,7 @@ def main():
                           args.launcher)
         if args.work_dir is None:
             cfg.work_dir = osp.join(cfg.work_dir, 'test')
-        prepare_run(cfg, verify=not args.no_verify)
+        prepare_run(cfg, verify=not args.no_verify, train=False)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
