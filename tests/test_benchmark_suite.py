@@ -211,6 +211,7 @@ def test_reference_numbers():
         ('gta2cs', 'mIoU19', 'cbst', 45.2),
         ('synthia2cs', 'mIoU16', 'cbst', 42.5),
         ('gta2cs', 'mIoU19', 'cbst_sp', 46.2),
+        ('gta2cs', 'mIoU19', 'cbst_crst', 46.47),
         ('gta2cs', 'mIoU19', 'dacs', 52.14),
         ('synthia2cs', 'mIoU16', 'dacs', 48.34),
         ('synthia2cs', 'mIoU13', 'dacs', 54.81),
@@ -222,6 +223,9 @@ def test_reference_numbers():
         assert 'arXiv:' in hit['source'] and hit['checked']
     cbst = lookup(refs, 'gta2cs', 'mIoU19', 'cbst')
     assert cbst['backbone'].startswith('ResNet-38')
+    # CBST released with the CRST code runs DeepLabV2 ResNet-101
+    assert lookup(refs, 'gta2cs', 'mIoU19', 'cbst_crst')['backbone'] == (
+        'DeepLabV2 ResNet-101')
     assert 'spatial priors' in lookup(refs, 'gta2cs', 'mIoU19',
                                       'cbst_sp')['variant']
     assert 'global, class-agnostic portion' in lookup(

@@ -4,6 +4,7 @@ the last iterate as the headline and shows the paper's protocol (best
 validation snapshot, flagged oracle selection) beside it; it names the
 initialisation the runs used."""
 import math
+import os.path as osp
 
 import pandas as pd
 import pytest
@@ -171,3 +172,19 @@ def test_init_used_from_config_and_log():
         {'type': 'Pretrained', 'checkpoint': 'torchvision://resnet101'}]}}}}
     assert init_used(canonical, '')['entries'][0]['checkpoint'] == (
         'torchvision://resnet101')
+
+
+def test_leaderboard_links_the_protocol_cards(tmp_path, board):
+    from clst_mmseg.benchmark.protocol_cards import cards_link_line
+    from clst_mmseg.benchmark.tables import html_page
+    from conftest import ROOT
+    out_dir = osp.join(ROOT, 'results', 'gta2cs')  # not created
+    line = cards_link_line(out_dir, ROOT)
+    assert line == ('Protocols (paper vs this project, per method): '
+                    '[../../docs/protocols/README.md]'
+                    '(../../docs/protocols/README.md)')
+    page = html_page('GTA5', board.reset_index(), ['mIoU19'], [], [],
+                     footer=[line])
+    assert ('<a href="../../docs/protocols/README.md">'
+            '../../docs/protocols/README.md</a>') in page
+    assert cards_link_line(str(tmp_path), str(tmp_path)) is None

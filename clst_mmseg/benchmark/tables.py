@@ -5,6 +5,7 @@ import base64
 import html as _html
 import math
 import os.path as osp
+import re
 from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
@@ -268,6 +269,11 @@ def latex(title: str, task: str, board: pd.DataFrame,
     return '\n'.join(lines) + '\n'
 
 
+def _md_links(text: str) -> str:
+    """Markdown links ``[text](url)`` of an escaped line as HTML anchors."""
+    return re.sub(r'\[([^\]]+)\]\(([^)\s]+)\)', r'<a href="\2">\1</a>', text)
+
+
 def _html_table(header, rows, roles) -> str:
     out = ['<table>', '<thead><tr>' + ''.join(
         f'<th>{_html.escape(h)}</th>' for h in header) + '</tr></thead>',
@@ -319,7 +325,7 @@ def html_page(title: str, board: pd.DataFrame, metrics: Sequence[str],
     if src:
         parts += ['<h2>Paper numbers</h2>', '<ul>'] + [
             f'<li>{_html.escape(s)}</li>' for s in src] + ['</ul>']
-    parts += [f'<p class="note">{_html.escape(n)}</p>'
+    parts += [f'<p class="note">{_md_links(_html.escape(n))}</p>'
               for n in list(notes(board)) + list(footer)]
     parts.append('</body></html>')
     return '\n'.join(parts) + '\n'
