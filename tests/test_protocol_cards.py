@@ -110,3 +110,29 @@ def test_a_drifted_card_is_reported(tmp_path):
 def test_bad_cards_fail_with_one_line(tmp_path, fact, match):
     with pytest.raises(CardError, match=match):
         load_card(_card(tmp_path, [fact]))
+
+
+def test_protocol_summary_of_paper_configs():
+    """What tools/benchmark.py --dry-run prints per run (sizes w x h)."""
+    from clst_mmseg.benchmark.identity import hashed_config
+    from clst_mmseg.benchmark.protocol_cards import protocol_summary
+
+    def line(path, ref=None):
+        return protocol_summary(
+            hashed_config(resolve_config(osp.join(ROOT, path))), ref)
+
+    assert line('configs/dacs/gta2cs.py') == (
+        'ResNet101/caffe BN-train ASPP:first_two '
+        'init:resnet101COCO-41f33a49_mmseg.pth '
+        'src:1280x720,crop512x512,noflip tgt:1024x512,crop512x512,noflip '
+        'batch:2 iters:40000 SGD(lr=0.00025) val:5000,labels1024x512 '
+        'ref:dacs')
+    assert line('configs/advent/gta2cs_advent.py') == (
+        'ResNet101/caffe BN-train ASPP:sum_all '
+        'init:DeepLab_resnet_pretrained_imagenet_mmseg.pth '
+        'src:1280x720,noflip tgt:1024x512,noflip batch:1 iters:40000 '
+        'SGD(lr=0.00025) val:2000 ref:advent_adv')
+    # no declaration: the suite entry's key; joint ADVENT declares None
+    assert line('configs/clst/gta2cs.py', 'clst').endswith('ref:clst')
+    assert line('configs/advent/gta2cs.py', 'advent').endswith('ref:-')
+    assert 'init:random' in line('configs/source_only/mini.py')

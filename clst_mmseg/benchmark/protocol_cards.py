@@ -295,3 +295,88 @@ def covered_configs(cards: List[Dict]) -> Dict[str, Tuple[str, str]]:
     """Config path -> (card file, config name) over all cards."""
     return {path: (card['file'], name) for card in cards
             for name, path in card['configs'].items()}
+
+
+def _size(value: Any) -> str:
+    return 'x'.join(str(v) for v in value) if isinstance(value, list) else \
+        str(value)
+
+
+def _pipeline_summary(pipeline: Any) -> str:
+    """``1280x720,crop512x512,flip0.5`` of a training pipeline."""
+    if not isinstance(pipeline, list):
+        return '?'
+    parts = []
+    for t in pipeline:
+        kind = t.get('type') if isinstance(t, dict) else None
+        if kind in ('Resize', 'RandomResize'):
+            scale = _size(t.get('scale'))
+            parts.append(scale if kind == 'Resize' else
+                         f'{scale}*{_size(t.get("ratio_range"))}')
+        elif kind and 'Crop' in kind:
+            crop = t.get('crop_size')
+            parts.append('crop' + ('x'.join(str(v) for v in crop[::-1])
+                                   if isinstance(crop, list) else str(crop)))
+        elif kind == 'RandomFlip':
+            parts.append(f'flip{t.get("prob")}')
+    if not any(p.startswith('flip') for p in parts):
+        parts.append('noflip')
+    return ','.join(parts)
+
+
+def protocol_summary(resolved: Dict,
+                     reference: Optional[str] = None) -> str:
+    """One line of a run's protocol, for ``tools/benchmark.py --dry-run``.
+
+    Args:
+        resolved (dict): The run's resolved config (plain or the records'
+            canonical form).
+        reference (str, optional): The suite entry's reference key, used
+            when the config declares no ``reference_key``.
+
+    Returns:
+        str: e.g. ``R101/caffe BN-train ASPP:first_two init:<file>
+        src:1280x720,crop512x512,noflip tgt:... batch:2 iters:40000
+        SGD(lr=0.00025) val:5000,labels1024x512 ref:dacs`` (sizes as
+        width x height).
+    """
+    from .initialisation import _plain, pretrained_entries
+    cfg = _plain(resolved)
+    seg = resolve_key(cfg, 'model.segmentor')
+    seg = seg if isinstance(seg, dict) else {}
+    backbone = seg.get('backbone') or {}
+    parts = []
+    depth = backbone.get('depth')
+    parts.append(f'{backbone.get("type", "?")}{depth or ""}/'
+                 f'{backbone.get("style", "pytorch")}')
+    parts.append('BN-eval' if backbone.get('norm_eval') else 'BN-train')
+    head = seg.get('decode_head') or {}
+    if head.get('type') == 'DeepLabV2Head':
+        parts.append(f'ASPP:{head.get("branch_mode", "sum_all")}')
+    inits = [osp.basename(e['checkpoint'])
+             for _, e in pretrained_entries(cfg.get('model') or {})]
+    parts.append('init:' + (','.join(inits) if inits else 'random'))
+    data = resolve_key(cfg, 'train_dataloader')
+    data = data if isinstance(data, dict) else {}
+    dataset = data.get('dataset') or {}
+    if 'source' in dataset:
+        parts.append('src:' + _pipeline_summary(
+            (dataset.get('source') or {}).get('pipeline')))
+        parts.append('tgt:' + _pipeline_summary(
+            (dataset.get('target') or {}).get('pipeline')))
+    parts.append(f'batch:{data.get("batch_size")}')
+    parts.append(f'iters:{resolve_key(cfg, "train_cfg.max_iters")}')
+    opt = resolve_key(cfg, 'optim_wrapper.optimizer')
+    if isinstance(opt, dict):
+        parts.append(f'{opt.get("type")}(lr={opt.get("lr")})')
+    val = f'val:{resolve_key(cfg, "train_cfg.val_interval")}'
+    labels = resolve_key(
+        cfg, 'val_dataloader.dataset.pipeline.type=ResizeLabelsForEval.scale')
+    if labels != ABSENT:
+        val += f',labels{_size(labels)}'
+    parts.append(val)
+    ref = cfg.get('reference_key', ABSENT)
+    if ref is ABSENT:
+        ref = reference
+    parts.append('ref:' + ('-' if ref is None else str(ref)))
+    return ' '.join(parts)
