@@ -101,3 +101,57 @@ def test_resize_labels_for_eval_needs_labels():
         t(dict(img=np.zeros((4, 4, 3), np.uint8)))
     with pytest.raises(ValueError, match=r'scale must be \(w, h\)'):
         ResizeLabelsForEval(scale=(1024, ))
+
+
+def _raw_batch(n, size=64, seed=0):
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    g = torch.Generator().manual_seed(seed)
+
+    def imgs():
+        return [torch.randint(0, 256, (3, size, size), generator=g,
+                              dtype=torch.uint8) for _ in range(n)]
+
+    def samples(labelled):
+        out = []
+        for _ in range(n):
+            s = SegDataSample(metainfo=dict(img_shape=(size, size),
+                                            ori_shape=(size, size)))
+            if labelled:
+                s.gt_sem_seg = PixelData(data=torch.randint(
+                    0, 19, (1, size, size), generator=g))
+            out.append(s)
+        return out
+
+    return dict(inputs=imgs(), data_samples=samples(True),
+                target_inputs=imgs(), target_data_samples=samples(False))
+
+
+@pytest.mark.parametrize('config', ['configs/adaptsegnet/gta2cs.py',
+                                    'configs/advent/gta2cs_advent.py',
+                                    'configs/dacs/gta2cs.py'])
+def test_paper_model_trains_with_the_reference_bn_mode(config):
+    """One training step of the paper model (64x64 inputs, random init):
+    BN normalises with batch statistics and updates its running statistics
+    (train mode) while its affine parameters stay frozen, as in the
+    reference codes."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    cfg = _cfg(config)
+    cfg.model.data_preprocessor.size = (64, 64)  # not 512 px: CPU time
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    bn = model.segmentor.backbone.layer4[0].bn1
+    mean, weight = bn.running_mean.clone(), bn.weight.clone()
+    model.train()
+    losses = model.train_step(
+        _raw_batch(cfg.train_dataloader.batch_size), wrapper)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    assert not torch.equal(bn.running_mean, mean)
+    torch.testing.assert_close(bn.weight, weight, rtol=0, atol=0)
+    assert not bn.weight.requires_grad
+    head = model.segmentor.decode_head
+    assert len(head.aspp) == (2 if head.branch_mode == 'first_two' else 4)
