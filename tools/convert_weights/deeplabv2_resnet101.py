@@ -138,7 +138,8 @@ def main(argv=None) -> int:
     torch.save(
         dict(state_dict=state_dict,
              meta=dict(converted_from=osp.basename(args.src),
-                       converter='tools/convert_weights/deeplabv2_resnet101.py',
+                       converter=osp.join('tools', 'convert_weights',
+                                          osp.basename(__file__)),
                        backbone="mmseg ResNet depth=101 style='caffe'",
                        input='BGR, 0-255 minus the Caffe mean, std 1')),
         args.dst)
