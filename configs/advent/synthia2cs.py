@@ -1,11 +1,11 @@
 # ADVENT with AdvEnt and MinEnt trained jointly in one model, DeepLabV2
 # ResNet-101, synthia2cs: this benchmark's single-model stand-in for the
-# paper's "AdvEnt+MinEnt", which averages the predictions of two separately trained
-# models (advent+minent_pretrained.yml) and is not run here. The released
-# single models are synthia2cs_advent.py (AdvEnt) and synthia2cs_minent.py
-# (MinEnt). Reference network (deeplabv2_r101_advent.py) and data protocol
-# (synthia2cs_adaptsegnet.py, which ADVENT keeps) with the shared 40k schedule;
-# protocol card: configs/_base_/protocols/advent.yaml.
+# paper's "AdvEnt+MinEnt", which averages the predictions of two separately
+# trained models (advent+minent_pretrained.yml) and is not run here. The
+# released single models are synthia2cs_advent.py (AdvEnt) and
+# synthia2cs_minent.py (MinEnt). Reference network (deeplabv2_r101_advent.py)
+# and data protocol (synthia2cs_adaptsegnet.py, which ADVENT keeps) with the
+# shared 40k schedule; protocol card: configs/_base_/protocols/advent.yaml.
 _base_ = [
     '../_base_/models/deeplabv2_r101_advent.py',
     '../_base_/datasets/synthia2cs_adaptsegnet.py',
