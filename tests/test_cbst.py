@@ -279,3 +279,42 @@ def test_resume_inside_a_round_continues_exactly(tmp_path, mini_data_dir):
     assert torch.equal(ra['thresholds'], rb['thresholds'])
     for key in ('data', 'offsets', 'present'):
         assert torch.equal(ra['labels'][key], rb['labels'][key]), key
+
+
+# -- the paper-scale configs -----------------------------------------------
+@pytest.mark.parametrize('config', [
+    'configs/self_training_cb/gta2cs.py',
+    'configs/self_training_cb/synthia2cs.py',
+    'configs/self_training_global/gta2cs.py',
+    'configs/self_training_global/synthia2cs.py',
+])
+def test_paper_configs_build_their_rounds(config, tmp_path):
+    from mmengine.dataset import Compose
+
+    from clst_mmseg.apis import load_config
+    from clst_mmseg.apis.config import check_model_types
+    from clst_mmseg.datasets.convert import convert_dataset
+    from clst_mmseg.engine.target_predictions import label_frame_size
+    from fixtures_real_layouts import make_cityscapes
+    from mmseg.registry import HOOKS
+    cfg = load_config(osp.join(ROOT, config))
+    check_model_types(cfg)
+    assert cfg.model.type == 'CBST'
+    policy = 'global' if 'global' in config else 'class_balanced'
+    assert cfg.model.pseudo_label.policy == policy
+    assert cfg.model.num_rounds == (6 if 'synthia' in config else 3)
+    hook_cfg = [h for h in cfg.custom_hooks if h.type == 'CBSTRoundHook']
+    assert len(hook_cfg) == 1
+    hook = HOOKS.build(hook_cfg[0])
+    # the labelling pipeline on a Cityscapes-layout image
+    make_cityscapes(str(tmp_path))
+    convert_dataset('cityscapes', str(tmp_path))
+    target = DATASETS.build(dict(cfg.train_dataloader.dataset.target,
+                                 data_root=str(tmp_path), pipeline=[]))
+    out = Compose(hook.pipeline)(target.get_data_info(0))
+    meta = out['data_samples'].metainfo
+    h0, w0 = meta['ori_shape']
+    assert meta['img_shape'] == ((921, 1843) if 'gta' in config else
+                                 (925, 1850))
+    assert label_frame_size(meta, hook.label_scale) == (round(h0 / 2),
+                                                        round(w0 / 2))

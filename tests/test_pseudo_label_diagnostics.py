@@ -5,6 +5,7 @@ same weights with and without the hook (no label leaks into training)."""
 import json
 import logging
 import os
+import random
 import os.path as osp
 import subprocess
 import sys
@@ -18,9 +19,11 @@ import torch
 
 import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from mmengine.config import Config
+from mmengine.dataset import Compose
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
-from mmseg.registry import MODELS
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
@@ -28,7 +31,9 @@ from clst_mmseg.engine.hooks import PseudoLabelDiagnosticsHook
 from clst_mmseg.evaluation.pseudo_label_quality import (confusion_counts,
                                                         labels_in_aug_frame,
                                                         pseudo_label_scores)
+from clst_mmseg.datasets.convert import convert_dataset
 from conftest import ROOT
+from fixtures_real_layouts import make_cityscapes
 
 register_all_modules(init_default_scope=True)
 
@@ -175,7 +180,8 @@ def _batch(n=2, size=32):
         s.gt_sem_seg = PixelData(
             data=torch.randint(0, 7, (1, size, size), generator=g))
         src.append(s)
-    tgt = [SegDataSample(metainfo=dict(sample_idx=i, img_shape=(size, size)))
+    tgt = [SegDataSample(metainfo=dict(sample_idx=i, img_shape=(size, size),
+                                       ori_shape=(size, size)))
            for i in range(n)]
     return (torch.randn(n, 3, size, size, generator=g), src,
             torch.randn(n, 3, size, size, generator=g), tgt)
@@ -206,6 +212,22 @@ def test_methods_expose_the_last_steps_pseudo_labels(kind):
     # a step without a target term clears the record
     model.forward(inputs, src, mode='loss')
     assert model.last_pseudo_labels() is None
+
+
+def test_clst_exposes_its_self_training_labels():
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'clst', 'mini.py'))
+    model = MODELS.build(dict(
+        cfg.model, warmup_iters=0, pseudo_label_source='online',
+        cl_target_labels='online',
+        pseudo_label=dict(type='threshold', threshold=0.0)))
+    inputs, src, target, tgt = _batch()
+    model.forward(inputs, src, mode='loss', target_inputs=target,
+                  target_data_samples=tgt)
+    record = model.last_pseudo_labels()
+    assert record['labels'].shape == (2, 32, 32)
+    assert bool((record['labels'] != 255).all())
+    assert [m['sample_idx'] for m in record['metainfo']] == [0, 1]
 
 
 # -- a short mini run ------------------------------------------------------
@@ -253,3 +275,36 @@ def test_short_mini_run_logs_sane_scores_and_trains_the_same(
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize('config', ['configs/self_training/mini.py',
+                                    'configs/self_training_cb/gta2cs.py'])
+def test_ground_truth_mapping_equals_the_pipeline_own_label_transform(
+        config, mini_data_dir, tmp_path):
+    """The hook's ground truth equals what mmseg's transforms would give had
+    the target pipeline loaded the labels (same random draws): the mini
+    pipeline (random resize 1-1.5, crop, flip) and CBST's paper-scale one
+    (random resize 0.5-1.5 of 2048x1024, 512x1024 crop, flip) on a
+    Cityscapes-layout image."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    target_cfg = dict(cfg.train_dataloader.dataset.target)
+    if 'gta2cs' in config:
+        make_cityscapes(str(tmp_path))
+        convert_dataset('cityscapes', str(tmp_path))
+        target_cfg['data_root'] = str(tmp_path)
+    pipeline = list(target_cfg.pop('pipeline'))
+    dataset = DATASETS.build(dict(target_cfg, pipeline=[]))
+    with_labels = Compose(pipeline[:1] + [dict(type='LoadAnnotations')] +
+                          pipeline[1:-1])
+    hook = PseudoLabelDiagnosticsHook()
+    hook._target, hook._load = dataset, LoadAnnotations()
+    for seed in range(4):
+        random.seed(seed)
+        np.random.seed(seed)
+        out = with_labels(dataset.get_data_info(0))
+        meta = {k: out.get(k) for k in ('img_shape', 'scale_factor',
+                                        'crop_bbox', 'flip',
+                                        'flip_direction')}
+        meta['sample_idx'] = 0
+        assert np.array_equal(hook.ground_truth(meta).numpy(),
+                              out['gt_seg_map']), seed
