@@ -13,8 +13,7 @@ methods = [
     'source_only', 'adaptsegnet',
     dict(name='advent_adv', config='configs/advent/{task}_advent.py'),
     'self_training',
-    dict(name='self_training_cb', reference='cbst_crst'), 'dacs', 'clst',
-    'oracle'
+    'self_training_cb', 'dacs', 'clst', 'oracle'
 ]
 seeds = [0, 1, 2]
 device = 'auto'
