@@ -126,12 +126,14 @@ def test_protocol_summary_of_paper_configs():
         'init:resnet101COCO-41f33a49_mmseg.pth '
         'src:1280x720,crop512x512,noflip tgt:1024x512,crop512x512,noflip '
         'batch:2 iters:40000 SGD(lr=0.00025) val:5000,labels1024x512 '
-        'ref:dacs')
+        'test:1024x512 ref:dacs')
     assert line('configs/advent/gta2cs_advent.py') == (
         'ResNet101/caffe BN-train ASPP:sum_all '
         'init:DeepLab_resnet_pretrained_imagenet_mmseg.pth '
         'src:1280x720,noflip tgt:1024x512,noflip batch:1 iters:40000 '
-        'SGD(lr=0.00025) val:2000 ref:advent_adv')
+        'SGD(lr=0.00025) val:2000 test:1024x512 ref:advent_adv')
+    assert ' test:full ref:cbst_crst' in line('configs/self_training_cb/'
+                                               'gta2cs.py')
     # no declaration: the suite entry's key; joint ADVENT declares None
     assert line('configs/clst/gta2cs.py', 'clst').endswith('ref:clst')
     assert line('configs/advent/gta2cs.py', 'advent').endswith('ref:-')

@@ -337,8 +337,8 @@ def protocol_summary(resolved: Dict,
     Returns:
         str: e.g. ``R101/caffe BN-train ASPP:first_two init:<file>
         src:1280x720,crop512x512,noflip tgt:... batch:2 iters:40000
-        SGD(lr=0.00025) val:5000,labels1024x512 ref:dacs`` (sizes as
-        width x height).
+        SGD(lr=0.00025) val:5000,labels1024x512 test:1024x512 ref:dacs``
+        (sizes as width x height; ``test:full``: the whole image).
     """
     from .initialisation import _plain, pretrained_entries
     cfg = _plain(resolved)
@@ -375,6 +375,9 @@ def protocol_summary(resolved: Dict,
     if labels != ABSENT:
         val += f',labels{_size(labels)}'
     parts.append(val)
+    test = resolve_key(cfg,
+                       'test_dataloader.dataset.pipeline.type=Resize.scale')
+    parts.append('test:' + ('full' if test == ABSENT else _size(test)))
     ref = cfg.get('reference_key', ABSENT)
     if ref is ABSENT:
         ref = reference
