@@ -210,9 +210,12 @@ def reference_lines(card: Dict, refs, root: str = '.') -> List[str]:
         hits = [(m, lookup(refs, task, m, key))
                 for m in ('mIoU19', 'mIoU16', 'mIoU13')]
         hits = [(m, h) for m, h in hits if h]
+        if not hits:
+            out.append(f'- `{path}`: `{key}` has no {task} number in the '
+                       'reference file (no comparable reference)')
+            continue
         values = ', '.join(f'{h["value"]:g} {m}' for m, h in hits)
-        source = hits[0][1]['source'] if hits else 'no row'
-        out.append(f'- `{path}`: `{key}` = {values or "no row"} ({source})')
+        out.append(f'- `{path}`: `{key}` = {values} ({hits[0][1]["source"]})')
     return out
 
 
