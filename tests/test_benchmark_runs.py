@@ -182,14 +182,19 @@ def test_dry_run_output(tmp_path, fake_calls, capsys):
                       'seed(s)); 4 selected')
     w = max(len(r.run_id) for r in runs)
     rows = [ln.split() for ln in out[3:7]]
-    assert out[2].split() == ['status', 'run', 'run', 'id', 'config']
-    assert [r[:-1] for r in rows] == [
+    assert out[2].split() == ['status', 'run', 'run', 'id', 'config',
+                              'protocol']
+    at = [next(i for i, t in enumerate(r) if t.endswith('.py'))
+          for r in rows]
+    assert [r[:i] for r, i in zip(rows, at)] == [
         ['done', 'mini/source_only/s0', runs[0].run_id],
         ['to', 'run', 'mini/source_only/s1', runs[1].run_id],
         ['to', 'run', 'mini/clst/s0', runs[2].run_id],
         ['to', 'run', 'mini/clst/s1', runs[3].run_id],
     ]
-    assert rows[0][-1].endswith('configs/source_only/mini.py')
+    assert rows[0][at[0]].endswith('configs/source_only/mini.py')
+    # each run's protocol in the same line (protocol_summary)
+    assert all('iters:' in ln and 'init:random' in ln for ln in out[3:7])
     assert len(out[3].split(runs[0].run_id)[0]) == len(
         out[4].split(runs[1].run_id)[0]) and w > 0  # aligned columns
     assert out[7] == '1 done, 3 to execute, 0 running elsewhere'

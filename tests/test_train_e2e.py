@@ -127,7 +127,8 @@ def test_train_tool_fails_fast_on_missing_data_root(tmp_path):
         sys.executable, 'tools/train.py', 'configs/source_only/gta2cs.py',
         '--work-dir',
         str(tmp_path / 'wd'), '--cfg-options',
-        f'train_dataloader.dataset.source.data_root={tmp_path}/nowhere'
+        f'train_dataloader.dataset.source.data_root={tmp_path}/nowhere',
+        'allow_random_init=True'
     ], cwd=ROOT, text=True, capture_output=True, timeout=120)
     assert out.returncode != 0
     assert f'{tmp_path}/nowhere' in out.stderr

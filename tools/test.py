@@ -69,7 +69,7 @@ def main():
                           args.launcher)
         if args.work_dir is None:
             cfg.work_dir = osp.join(cfg.work_dir, 'test')
-        prepare_run(cfg, verify=not args.no_verify)
+        prepare_run(cfg, verify=not args.no_verify, train=False)
         check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')

@@ -9,6 +9,8 @@ from mmengine.config import Config
 from clst_mmseg.datasets.verify import verify_config
 from .config_checks import check_config, merge_cfg_options
 
+from .pretrained_check import check_pretrained_weights
+
 # model sub-configs whose `type` lives in mmseg's MODELS registry
 _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
                 'auxiliary_head', 'data_preprocessor', 'loss_decode')
@@ -76,15 +78,18 @@ def check_model_types(cfg: Config) -> None:
                            f"registered in mmseg's MODELS){hint}")
 
 
-def prepare_run(cfg: Config, verify: bool = True) -> None:
+def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     """Checks to run before building a runner, so that bad input fails with a
     one-line message before anything is trained or written: the model types
     the config names, out-of-range values and unknown model-part arguments
-    (see :func:`~.config_checks.check_config`), and (unless ``verify`` is
-    False) the data roots, labels and class counts (see
-    :func:`verify_config`)."""
+    (see :func:`~.config_checks.check_config`), for a training (``train``)
+    its pretrained weights files (see :func:`check_pretrained_weights`), and
+    (unless ``verify`` is False) the data roots, labels and class counts
+    (see :func:`verify_config`)."""
     check_model_types(cfg)
     check_config(cfg)
+    if train:  # testing loads a trained checkpoint instead
+        check_pretrained_weights(cfg)
     if verify:
         verify_config(cfg)
 

@@ -10,6 +10,7 @@ from mmengine.config import DictAction
 from clst_mmseg.apis.errors import os_error_line
 from .execute_local import parse_gpus, run_local, slots_for
 from .progress import Progress
+from .protocol_cards import protocol_summary
 from .publish import publish
 from .run_one import plan_action
 from .spec import RunSpec
@@ -104,15 +105,16 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
                 why = (f'{rec["status"]}: {reason.get("kind")}: '
                        f'{reason.get("message")}')
         rows.append((_STATUS[action], r.label, r.run_id, r.config_display,
-                     why))
+                     why, protocol_summary(r.resolved_config,
+                                           suite.method(r.method).reference)))
     w = [max([len(x[i]) for x in rows] + [len(h)]) for i, h in enumerate(
         ('status', 'run', 'run id', 'config'))]
     lines.append('  '.join(h.ljust(w[i]) for i, h in enumerate(
-        ('status', 'run', 'run id', 'config'))).rstrip())
+        ('status', 'run', 'run id', 'config'))) + '  protocol')
     for row in rows:
         text = '  '.join(row[i].ljust(w[i]) for i in range(4))
-        lines.append((text + ('  (' + row[4] + ')' if row[4] else '')
-                      ).rstrip())
+        lines.append((text + '  ' + row[5] +
+                      ('  (' + row[4] + ')' if row[4] else '')).rstrip())
     todo = sum(v for k, v in counts.items() if k not in _IDLE)
     lines.append(f'{counts.get("reuse", 0)} done, {todo} to execute, '
                  f'{counts.get("busy", 0)} running elsewhere' +

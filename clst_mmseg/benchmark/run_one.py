@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
+from .initialisation import init_used
 from .provenance import git_info, hardware, versions
 from .spec import RunSpec
 from .store import ResultsStore
@@ -327,6 +328,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['iterations'] = wd.last_train_iter(entries)
     rec['curve'] = wd.val_curve(entries)
     rec['config_verified'] = _verify_config(spec)
+    rec['init'] = init_used(spec.resolved_config or {}, log_text)
     gpu_mem = wd.peak_gpu_memory_mb(entries)
     rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
         train.maxrss_mb

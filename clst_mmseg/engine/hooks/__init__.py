@@ -1,5 +1,10 @@
+from .cbst_round_hook import CBSTRoundHook
 from .non_finite_check_hook import NonFiniteCheckHook
+from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 
-__all__ = ['NonFiniteCheckHook', 'RNGStateHook', 'TemporalEnsembleHook']
+__all__ = [
+    'CBSTRoundHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
+    'RNGStateHook', 'TemporalEnsembleHook'
+]
