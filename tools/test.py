@@ -19,7 +19,9 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (CheckpointMismatch, close_distributed,
+                             load_config, prepare_run, register_tool_hooks,
+                             set_tool_threads)
 
 
 def parse_args():
@@ -60,6 +62,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    set_tool_threads()
     try:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
@@ -77,6 +80,7 @@ def main():
         hook = cfg.default_hooks.visualization
         hook.draw = True
         hook.show = False
+        hook.interval = 1  # every sample tested (mmseg's default: 1 in 50)
         cfg.visualizer.save_dir = args.show_dir
     if args.tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -87,7 +91,11 @@ def main():
         cfg.test_evaluator['keep_results'] = True
 
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    register_tool_hooks(runner)
+    try:
+        metrics = runner.test()
+    except CheckpointMismatch as e:
+        sys.exit(f'error: {e}')
     if runner.rank == 0:
         means = {k: v for k, v in metrics.items()
                  if k.startswith('mIoU') or k in ('aAcc', 'mAcc')}

@@ -16,7 +16,9 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (CheckpointMismatch, amp_device_error,
+                             close_distributed, load_config, prepare_run,
+                             register_tool_hooks, set_tool_threads)
 from mmseg.registry import RUNNERS
 
 
@@ -58,6 +60,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    set_tool_threads()
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
@@ -75,13 +78,19 @@ def main():
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if amp_device_error(cfg.optim_wrapper):
+        sys.exit(f'error: {amp_device_error(cfg.optim_wrapper)}')
     cfg.resume = args.resume
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    register_tool_hooks(runner)
+    try:
+        runner.train()
+    except CheckpointMismatch as e:
+        sys.exit(f'error: {e}')
     close_distributed()
 
 
