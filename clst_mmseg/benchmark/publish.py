@@ -49,17 +49,25 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
     done = [r for r in records if r.get('status') == 'finished']
     lines = [f'Built from {len(done)} finished run record(s) of the suite\'s'
              f' {expected} run(s) by `tools/benchmark.py`.']
-    revs: Dict[str, List[int]] = {}  # revision -> [runs, dirty runs]
+    revs: Dict[str, List] = {}  # revision -> [runs, dirty runs, patches]
     for r in done:
         git = r.get('git') or {}
-        count = revs.setdefault(_short(git.get('revision')), [0, 0])
+        count = revs.setdefault(_short(git.get('revision')), [0, 0, set()])
         count[0] += 1
         count[1] += bool(git.get('dirty'))
+        if git.get('dirty') and git.get('diff_file'):
+            count[2].add(f'diffs/{git["diff_file"]}')
     if revs:
         lines.append('Code: git ' + ', '.join(
             f'{rev} ({n} run{"s" if n > 1 else ""}'
-            f'{f", {d} with uncommitted changes" if d else ""})'
-            for rev, (n, d) in sorted(revs.items())) + '.')
+            f'{f", {d} with uncommitted changes" if d else ""}'
+            f'{": " + ", ".join(sorted(p)) if p else ""})'
+            for rev, (n, d, p) in sorted(revs.items())) + '.')
+        dirty = sum(d for _, d, _ in revs.values())
+        lines.append(
+            f'{dirty} of {len(done)} run(s) from a tree with uncommitted '
+            'changes (their patches are beside the records, in diffs/).'
+            if dirty else 'Every run from committed code (clean tree).')
     soft = set()
     for r in done:
         v = r.get('versions') or {}

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
-from .provenance import git_info, hardware, versions
+from .provenance import (git_info, hardware, portable_command, repo_relative,
+                         versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -104,10 +105,14 @@ def _summary(prev: Dict, lost: bool) -> Dict:
     return out
 
 
+#: The repository this package lives in: record paths are relative to it.
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def _display(path: str) -> str:
-    """Paths inside the current folder are recorded relative to it."""
-    rel = osp.relpath(path)
-    return path if rel.startswith('..') else rel
+    """Paths are recorded relative to the repository (see
+    :func:`~.provenance.repo_relative`)."""
+    return repo_relative(path, _REPO)
 
 
 def _compute_time(wall: float, resumed: bool, attempts: List[Dict]) -> float:
@@ -258,7 +263,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     """Fill ``rec`` with the outcome of training and evaluating."""
     train_log = osp.join(spec.work_dir, 'train.log')
     cmd = train_command(spec, resume)
-    rec['commands'] = dict(train=cmd)
+    rec['commands'] = dict(train=portable_command(cmd, _REPO))
     train = _run_child(cmd, train_log, env, lock_fd, stop, spec.work_dir)
     entries = wd.read_scalars(spec.work_dir)
     log_text = _read(train_log)
@@ -322,7 +327,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     if osp.exists(metrics_path):
         os.remove(metrics_path)
     cmd = test_command(spec, ckpt)
-    rec['commands']['test'] = cmd
+    rec['commands']['test'] = portable_command(cmd, _REPO)
     test_log = osp.join(spec.work_dir, 'test.log')
     test = _run_child(cmd, test_log, env, lock_fd, stop)
     rec['test_time_s'] = test.wall_s
@@ -359,10 +364,12 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
         seed=spec.seed, status='running', reason=None,
         suite=_display(spec.suite) if spec.suite else None,
-        config=spec.config_display or _display(spec.config),
+        config=_display(spec.config),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
-        git=git_info(repo, exclude=spec.results_dir), versions=versions(),
+        git=git_info(repo, exclude=spec.results_dir,
+                     diff_dir=osp.join(spec.results_dir, spec.task, 'diffs')),
+        versions=versions(),
         hardware=hardware(), devices=None, started_at=now(),
         finished_at=None, host=socket.gethostname(), pid=os.getpid(),
         resumed=resume, max_iters=spec.max_iters, iterations=None,
