@@ -197,10 +197,28 @@ def test_plots(board, tmp_path):
                      ['road', 'pole'], 'title', str(tmp_path / 'lb'))
     assert [p.rsplit('_', 1)[-1] for p in paths] == [
         'scores.png', 'class.png', 'curves.png']
+    from clst_mmseg.benchmark.plots import vector_copies
     for p in paths:
         with open(p, 'rb') as f:
             assert f.read(4) == b'\x89PNG'
+        svg, pdf = vector_copies(p)
+        with open(pdf, 'rb') as f:
+            assert f.read(5) == b'%PDF-'
+        with open(svg) as f:
+            text = f.read()
+        assert '<svg' in text and '<dc:date>' not in text  # reproducible
     assert np.isfinite(board['mIoU16_mean']).all()
+
+def test_peak_memory_is_the_growth_during_training():
+    from clst_mmseg.benchmark.tables import _memory
+    from clst_mmseg.benchmark.workdir import peak_rss_growth_mb
+    entries = [dict(iter=1, loss=1.0), dict(host_rss_growth_mb=52.6),
+               dict(host_rss_growth_mb=61.0, step=1500)]  # a resumed run
+    assert peak_rss_growth_mb(entries) == 61.0
+    assert peak_rss_growth_mb(entries[:1]) is None
+    assert _memory(61.0, 'host_rss_growth') == '61 MB RSS growth'
+    assert _memory(2000.0, 'gpu_allocated') == '1.95 GB GPU'
+
 
 def test_provenance_lines_count_runs_per_revision():
     from clst_mmseg.benchmark.publish import provenance_lines
@@ -224,6 +242,14 @@ def test_provenance_lines_count_runs_per_revision():
                                               dirty=False))]
     assert provenance_lines(clean, expected=1)[2] == (
         'Every run from committed code (clean tree).')
+    timed = [dict(status='finished', wall_time_s=w * 60,
+                  started_at=f'2026-01-01T00:{m:02d}:00+00:00',
+                  finished_at=f'2026-01-01T00:{m + w:02d}:00+00:00',
+                  git=dict(revision='a' * 40, dirty=False))
+             for w, m in ((2, 0), (3, 0), (4, 2))]
+    assert provenance_lines(timed, expected=3)[3] == (
+        'Wall time per run: 2.0-4.0 min (median 3.0); first start to last '
+        'finish: 6 min.')
 
 
 def test_git_info_names_the_modified_files(tmp_path):

@@ -185,3 +185,25 @@ def test_prepare_run_checks_vis_backends():
     with pytest.raises(ValueError, match='^visualizer.vis_backends.0: '
                        "unknown vis backend 'NoSuchVisBackend'"):
         prepare_run(cfg, verify=False)
+
+
+def test_our_metric_does_not_warn_about_a_prefix(monkeypatch):
+    import mmengine.evaluator.metric as metric_module
+
+    from clst_mmseg.evaluation import SubsetIoUMetric
+    logged = []
+    monkeypatch.setattr(metric_module, 'print_log',
+                        lambda msg, *a, **k: logged.append(msg))
+    metric = SubsetIoUMetric()
+    assert metric.prefix == '' and logged == []
+
+
+@pytest.mark.slow
+def test_make_mini_tool_has_no_runpy_warning(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    out = subprocess.run([sys.executable, 'tools/make_mini.py', '--root',
+                          str(tmp_path / 'mini')], cwd=ROOT, env=env,
+                         text=True, capture_output=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'RuntimeWarning' not in out.stderr
+    assert out.stdout.strip().splitlines()[-1] == str(tmp_path / 'mini')

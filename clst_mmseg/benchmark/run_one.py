@@ -278,10 +278,13 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['curve'] = wd.val_curve(entries)
     rec['config_verified'] = _verify_config(spec)
     gpu_mem = wd.peak_gpu_memory_mb(entries)
-    rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
-        train.maxrss_mb
-    rec['peak_memory_kind'] = ('gpu_allocated'
-                               if gpu_mem is not None else 'host_rss')
+    # what training adds (GPU: allocated; CPU: RSS growth), not the ~1 GB
+    # process total every method shares; the total where neither is logged
+    growth = wd.peak_rss_growth_mb(entries)
+    rec['peak_memory_mb'], rec['peak_memory_kind'] = (
+        (gpu_mem, 'gpu_allocated') if gpu_mem is not None else
+        (growth, 'host_rss_growth') if growth is not None else
+        (train.maxrss_mb, 'host_rss'))
     err = wd.error_summary(log_text)
     nan = train.nan or wd.first_nan_loss(entries)
     if train.stopped:
@@ -333,7 +336,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['test_time_s'] = test.wall_s
     rec['wall_time_s'] = train.wall_s + test.wall_s
     rec['peak_host_rss_mb'] = max(train.maxrss_mb, test.maxrss_mb)
-    if gpu_mem is None:
+    if rec['peak_memory_kind'] == 'host_rss':
         rec['peak_memory_mb'] = rec['peak_host_rss_mb']
     if test.stopped or test.returncode < 0:
         _fail(rec, 'interrupted', 'stopped' if test.stopped else 'killed',
