@@ -187,5 +187,8 @@ def test_custom_pair_through_the_benchmark(tmp_path):
     assert rec['config'] == f'{configs}/tasks/pair/self_training.py'
     assert sorted(rec['per_class_iou']) == sorted(CLASSES)
     assert 0 <= rec['metrics']['mIoU'] <= 100
+    # what training added, not the process total
+    assert rec['peak_memory_kind'] == 'host_rss_growth'
+    assert 0 < rec['peak_memory_mb'] < rec['peak_host_rss_mb']
     md = (tmp_path / 'results' / 'pair' / 'leaderboard.md').read_text()
     assert f"| Self-training | 1 | {rec['metrics']['mIoU']:.1f} |" in md

@@ -1,4 +1,4 @@
-# Schedule every method shares on the mini task (CPU, ~1-2 min per run).
+# Schedule every method shares on the mini task (CPU; run times: the records).
 # AdamW converged within this budget where SGD did not (tools/mini_gap_check.py);
 # the real tasks keep the papers' SGD (schedules/uda_40k.py).
 optimizer = dict(type='AdamW', lr=1e-3, weight_decay=1e-2)
