@@ -207,3 +207,16 @@ def test_make_mini_tool_has_no_runpy_warning(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'RuntimeWarning' not in out.stderr
     assert out.stdout.strip().splitlines()[-1] == str(tmp_path / 'mini')
+
+
+def test_logging_backends_do_not_change_a_runs_identity():
+    from clst_mmseg.benchmark.identity import config_hash, resolve_config
+    config = f'{ROOT}/configs/source_only/mini.py'
+    base = config_hash(resolve_config(config))
+    with_tb = config_hash(resolve_config(config, {
+        'visualizer.vis_backends': ['LocalVisBackend',
+                                    'TensorboardVisBackend']}))
+    assert with_tb == base  # finished runs are reused
+    assert config_hash(resolve_config(config, {'model.init_cfg': None,
+                                               'train_cfg.max_iters': 9}
+                                      )) != base

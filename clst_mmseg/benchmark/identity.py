@@ -5,8 +5,10 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-#: Keys that say where or how a run is launched, not what it trains.
-_NOT_HASHED = ('work_dir', 'launcher')
+#: Keys that say where or how a run is launched, logged or loaded, not
+#: what it trains (switching TensorBoard on keeps the finished runs).
+_NOT_HASHED = ('work_dir', 'launcher', 'visualizer',
+               'allow_checkpoint_mismatch')
 
 
 def resolve_config(path: str,
@@ -43,7 +45,7 @@ def _canonical(value: Any) -> Any:
 
 def hashed_config(resolved: Dict) -> Dict:
     """The part of a resolved config that identifies what is trained: all
-    of it but the work dir, the launcher and the seed (seeds of one method
+    of it but :data:`_NOT_HASHED` and the seed (seeds of one method
     share a configuration; the seed is part of the run id instead).
 
     Args:
