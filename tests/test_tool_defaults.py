@@ -220,3 +220,36 @@ def test_logging_backends_do_not_change_a_runs_identity():
     assert config_hash(resolve_config(config, {'model.init_cfg': None,
                                                'train_cfg.max_iters': 9}
                                       )) != base
+
+
+@pytest.mark.slow
+def test_wheels_install_the_startup_hook(tmp_path):
+    """Regular and editable (PEP 660) wheels put clst_mmseg_mmcv_lite.pth
+    at the top of site-packages."""
+    import shutil
+    import zipfile
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('setup.py', 'clst_mmseg_mmcv_lite.py'):
+        shutil.copy(osp.join(ROOT, name), src / name)
+    shutil.copytree(osp.join(ROOT, 'clst_mmseg'), src / 'clst_mmseg',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    wheels = tmp_path / 'wheels'
+    out = subprocess.run(
+        [sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+         '--no-build-isolation', '-q', '-w', str(wheels), str(src)],
+        text=True, capture_output=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    code = ('import sys; from setuptools import build_meta; '
+            'print(build_meta.build_editable(sys.argv[1]))')
+    out = subprocess.run([sys.executable, '-c', code, str(wheels)],
+                         cwd=src, text=True, capture_output=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = b'import clst_mmseg_mmcv_lite; clst_mmseg_mmcv_lite.install()\n'
+    found = {}
+    for wheel in wheels.glob('*.whl'):
+        with zipfile.ZipFile(wheel) as z:
+            found['editable' in wheel.name] = z.read(
+                'clst_mmseg_mmcv_lite.pth')
+    assert found == {False: line, True: line}
