@@ -53,7 +53,7 @@ def test_identity_tells_methods_data_and_knobs_apart():
 def test_identity_ignores_locations_and_schedule_but_resume_checks_optim():
     base = checkpoint_identity(_cfg('source_only'))
     moved = checkpoint_identity(_cfg('source_only', options={
-        'train_dataloader.dataset.source.data_root': '/elsewhere',
+        '+train_dataloader.dataset.source.data_root': '/elsewhere',
         'train_cfg.max_iters': 10
     }))
     assert identity_differences(base, moved) == []

@@ -155,9 +155,10 @@ def test_suite_override_a_method_does_not_take_stops_up_front(tmp_path):
     # per method, it reaches only that method's runs
     spec = load_suite(_suite(
         tmp_path, configs, methods,
-        "method_overrides = dict(self_training={'model.warmup_iters': 2})\n"))
+        "method_overrides = dict(self_training={'+model.warmup_iters': 2})"
+        "\n"))
     runs = {r.method: r for r in spec.runs}
-    assert 'model.warmup_iters=2' in runs['self_training'].cfg_options
+    assert '+model.warmup_iters=2' in runs['self_training'].cfg_options
     assert not any('warmup' in o for o in runs['source_only'].cfg_options)
     # a typo deep in the segmentor is caught the same way
     with pytest.raises(SuiteError, match="DeepLabV2Head .* takes no "
@@ -172,7 +173,7 @@ def test_custom_pair_through_the_benchmark(tmp_path):
     configs = _user_folder(tmp_path, methods)
     suite = _suite(
         tmp_path, configs, methods,
-        "method_overrides = dict(self_training={'model.warmup_iters': 2})\n")
+        "method_overrides = dict(self_training={'+model.warmup_iters': 2})\n")
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     # one run keeps it short: the adaptation method, with the per-method
     # override

@@ -217,7 +217,7 @@ def test_logging_backends_do_not_change_a_runs_identity():
         'visualizer.vis_backends': ['LocalVisBackend',
                                     'TensorboardVisBackend']}))
     assert with_tb == base  # finished runs are reused
-    assert config_hash(resolve_config(config, {'model.init_cfg': None,
+    assert config_hash(resolve_config(config, {'+model.init_cfg': None,
                                                'train_cfg.max_iters': 9}
                                       )) != base
 

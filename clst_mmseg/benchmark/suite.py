@@ -398,6 +398,11 @@ def load_suite(path: str,
             try:
                 resolved = resolve_config(config, run_overrides)
             except Exception as e:
+                # a model.* key the method's model does not take: say so
+                # (and where to set it) rather than "not a key"
+                _check_model_overrides(path, m.name, config,
+                                       resolve_config(config, {}),
+                                       run_overrides)
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
             _check_model_overrides(path, m.name, config, resolved,
@@ -434,7 +439,8 @@ def _check_model_overrides(path: str, method: str, config: str,
                            resolved: Dict, overrides: Dict) -> None:
     """Stop when an override sets a ``model.*`` key that the model class
     of this method's config does not take (see :mod:`.model_args`)."""
-    keys = [k for k in overrides if k.startswith('model.')]
+    keys = [k.lstrip('+') for k in overrides
+            if k.lstrip('+').startswith('model.')]
     if not keys:
         return
     from .model_args import unaccepted_keys
