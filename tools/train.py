@@ -7,16 +7,15 @@ Example::
     bash tools/dist_train.sh configs/source_only/mini.py 2
 """
 import argparse
-import logging
 import os
 import sys
 
 from mmengine.config import DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (close_distributed, enable_amp, load_config,
+                             prepare_run)
 from mmseg.registry import RUNNERS
 
 
@@ -33,7 +32,9 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed precision: an AmpOptimWrapper per optimizer (float16 '
+        'by default); on a CPU-only machine bfloat16, asked for with '
+        '--cfg-options optim_wrapper.dtype=bfloat16')
     parser.add_argument(
         '--no-verify',
         action='store_true',
@@ -61,20 +62,12 @@ def main():
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
+        if args.amp:
+            enable_amp(cfg)
         prepare_run(cfg, verify=not args.no_verify)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
-    if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        elif cfg.optim_wrapper.type != 'OptimWrapper':
-            sys.exit('error: --amp is only supported when optim_wrapper.type '
-                     f'is OptimWrapper, got {cfg.optim_wrapper.type}')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
 
     if 'runner_type' not in cfg:
