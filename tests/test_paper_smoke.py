@@ -218,3 +218,20 @@ def test_smoke_tool_runs_clst_at_a_reduced_size(tmp_path):
     assert not any(f.endswith('.pth')
                    for _, _, files in os.walk(tmp_path / 'runs')
                    for f in files)
+
+
+def test_smoke_tool_names_bad_arguments(tmp_path):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, 'tools/smoke_paper_scale.py', '--work-dir',
+             str(tmp_path), *args], cwd=ROOT, text=True,
+            capture_output=True, timeout=300,
+            env=dict(os.environ, PYTHONPATH=ROOT))
+
+    out = run('--scale', '2')
+    assert out.returncode == 1
+    assert out.stderr.strip() == 'error: --scale must be in (0, 1], got 2.0'
+    out = run('--images', '0')
+    assert out.returncode == 1
+    assert out.stderr.strip() == 'error: --images must be >= 1, got 0'
+    assert not os.listdir(tmp_path)  # nothing written

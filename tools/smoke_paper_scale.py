@@ -23,11 +23,11 @@ images and labels their losses and mIoU mean nothing. The report says so.
 
 Examples::
 
-    python tools/smoke_paper_scale.py                      # all methods, both tasks
+    python tools/smoke_paper_scale.py                # every method, both tasks
     python tools/smoke_paper_scale.py --methods clst dacs --tasks gta2cs
-    python tools/smoke_paper_scale.py --device cuda        # GPU: time + memory
+    python tools/smoke_paper_scale.py --device cuda  # GPU: time and memory
+    # quick, NOT the paper's sizes:
     python tools/smoke_paper_scale.py --scale 0.125 --images 2 --methods clst
-                                                           # quick, NOT paper sizes
 """
 import argparse
 import glob
@@ -140,6 +140,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     _check_args(args)
     import clst_mmseg  # noqa: F401
+    import torch
+    from mmengine.config import Config
+
     from clst_mmseg.benchmark.paper_smoke import (check_run, format_report,
                                                   run_overrides,
                                                   scaled_size, smoke_config,
@@ -149,8 +152,10 @@ def main(argv=None) -> int:
     from clst_mmseg.datasets.official_layouts import CITYSCAPES_SIZE
     from clst_mmseg.engine.hooks.smoke_probe_hook import PROBE_FILE
 
+    configs_root = osp.join(ROOT, 'configs')
     try:
-        paper = load_suite(args.suite, seeds=[0], comparisons=[])
+        paper = load_suite(args.suite, seeds=[0], comparisons=[],
+                           configs_root=configs_root)
     except SuiteError as e:
         sys.exit(f'error: {e}')
     tasks = args.tasks or paper.tasks
@@ -189,10 +194,10 @@ def main(argv=None) -> int:
     suite = load_suite(args.suite, extra_overrides=overrides,
                        tasks=tasks, methods=entries, seeds=[0],
                        comparisons=[], device=args.device,
+                       configs_root=configs_root,
                        results_dir=osp.join(work, 'results'),
                        work_dir=osp.join(work, 'runs'))
 
-    import torch
     device = args.device if args.device != 'auto' else (
         'cuda' if torch.cuda.is_available() else 'cpu')
     env = {'OMP_NUM_THREADS': str(args.threads)} if args.threads else {}
@@ -202,7 +207,6 @@ def main(argv=None) -> int:
         print(f'[{i}/{len(suite.runs)}] {spec.task}/{spec.method} ...',
               flush=True)
         outcome = execute(spec, retrain=True, env=env)
-        from mmengine.config import Config
         cfg = Config.fromfile(spec.config).to_dict()
         row, problems = check_run(
             outcome.record,
