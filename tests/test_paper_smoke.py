@@ -235,3 +235,54 @@ def test_smoke_tool_names_bad_arguments(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip() == 'error: --images must be >= 1, got 0'
     assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_ensemble_grid_is_unchecked_for_randomly_resized_frames():
+    record, probe, test_probe = _good_run()
+    probe['train']['iterations'][1]['target_frames'] = [[80, 160]] * 2
+    row, problems = _check(record, probe, test_probe)
+    assert problems == []
+    assert row['ensemble'] == \
+        '2x8x16 (unchecked: no single target frame size)'
+
+
+@pytest.mark.slow
+def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
+    """The probe in a real (mini) CLST run: batch shapes, the stride-4
+    output grid, the ensemble memory, evaluation shapes, time and
+    memory."""
+    import json
+
+    from mmengine.runner import Runner
+
+    from clst_mmseg.apis import load_config
+    cfg = load_config(osp.join(ROOT, 'configs', 'clst', 'mini.py'),
+                      work_dir=str(tmp_path))
+    cfg.merge_from_dict({
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'train_dataloader.batch_size': 2,
+        'val_dataloader.dataset.indices': 3,
+        'default_hooks.checkpoint.interval': 100,
+        'default_hooks.smoke_probe': dict(type='SmokeProbeHook',
+                                          priority='LOW')})
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(tmp_path / 'smoke_probe.json') as f:
+        probe = json.load(f)
+    train = probe['train']
+    assert [len(it['source']) for it in train['iterations']] == [2, 2]
+    for it in train['iterations']:
+        assert it['source'] == it['source_labels'] == [[64, 64]] * 2
+        assert it['target'] == [[64, 64]] * 2 and it['seconds'] > 0
+        # mini's random resize (1.0-1.5) of the 64x64 target images
+        assert all(64 <= h <= 96 and 64 <= w <= 96
+                   for h, w in it['target_frames'])
+    assert train['output_grids'] == {'[64, 64]': [16, 16]}
+    ens_hook = next(h for h in runner.hooks
+                    if type(h).__name__ == 'TemporalEnsembleHook')
+    assert train['ensemble'] == dict(images=ens_hook.memory.num_images,
+                                     grid=[16, 16])
+    assert train['peak_bytes'] > 0 and train['device'] == 'cpu'
+    assert probe['val']['samples'] == [dict(pred=[64, 64],
+                                            label=[64, 64])] * 3
+    assert 'mIoU' in probe['val']['metrics']

@@ -201,17 +201,18 @@ def expected_eval_size(cfg: dict, part: str,
 def ensemble_grid(train: dict) -> Optional[Tuple[int, int]]:
     """The grid a per-image memory of the target frames needs: the network's
     output size for the whole (resized, uncropped) target frame, from the
-    output stride the probe saw."""
+    output stride the probe saw. None when the probe saw no target batch,
+    or target frames of several sizes (a random resize: no single grid)."""
     its = train.get('iterations') or []
-    if not its or not its[0]['target'] or not its[0]['target_frames']:
+    frames = {tuple(f) for it in its for f in it['target_frames']}
+    if not its or not its[0]['target'] or len(frames) != 1:
         return None
     target = its[0]['target'][0]
     out = train['output_grids'].get(str(list(target)))
     if out is None:
         return None
-    frame = its[0]['target_frames'][0]
-    return tuple(
-        int(math.ceil(f * o / t)) for f, o, t in zip(frame, out, target))
+    return tuple(int(math.ceil(f * o / t))
+                 for f, o, t in zip(frames.pop(), out, target))
 
 
 def check_run(record: Optional[dict], probe: dict, test_probe: dict,
@@ -312,10 +313,11 @@ def check_run(record: Optional[dict], probe: dict, test_probe: dict,
         if ens['images'] != target_images:
             problems.append(f'ensemble holds {ens["images"]} images, the '
                             f'target set has {target_images}')
-        if want is None or tuple(ens['grid']) != want:
+        if want is None:
+            row['ensemble'] += ' (unchecked: no single target frame size)'
+        elif tuple(ens['grid']) != want:
             problems.append(f'ensemble grid {_hw(ens["grid"])}, the network '
-                            f'outputs {_hw(want) if want else "?"} for a '
-                            'whole target frame')
+                            f'outputs {_hw(want)} for a whole target frame')
 
     # evaluation at the label resolution
     for phase, source, part in (('val', probe, 'val_dataloader'),
