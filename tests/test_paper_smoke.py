@@ -27,6 +27,7 @@ from conftest import ROOT
 from mmengine.config import Config
 
 CLST_GTA = osp.join(ROOT, 'configs', 'clst', 'gta2cs.py')
+CLST_MINI = osp.join(ROOT, 'configs', 'clst', 'mini.py')
 
 
 def test_fake_data_in_the_official_layouts(tmp_path):
@@ -248,25 +249,25 @@ def test_ensemble_grid_is_unchecked_for_randomly_resized_frames():
 
 @pytest.mark.slow
 def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
-    """The probe in a real (mini) CLST run: batch shapes, the stride-4
-    output grid, the ensemble memory, evaluation shapes, time and
-    memory."""
+    """The probe in a real (mini) CLST run of tools/train.py: batch shapes,
+    the stride-4 output grid, the ensemble memory, evaluation shapes, time
+    and memory."""
     import json
-
-    from mmengine.runner import Runner
-
-    from clst_mmseg.apis import load_config
-    cfg = load_config(osp.join(ROOT, 'configs', 'clst', 'mini.py'),
-                      work_dir=str(tmp_path))
-    cfg.merge_from_dict({
-        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
-        'train_dataloader.batch_size': 2,
-        'val_dataloader.dataset.indices': 3,
-        'default_hooks.checkpoint.interval': 100,
-        'default_hooks.smoke_probe': dict(type='SmokeProbeHook',
-                                          priority='LOW')})
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    config = tmp_path / 'probe.py'
+    config.write_text(
+        f"_base_ = ['{CLST_MINI}']\n"
+        "default_hooks = dict(smoke_probe=dict(type='SmokeProbeHook', "
+        "priority='LOW'))\n"
+        "val_dataloader = dict(dataset=dict(indices=3))\n")
+    out = subprocess.run(
+        [sys.executable, 'tools/train.py', str(config), '--work-dir',
+         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=2',
+         'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
+         'default_hooks.checkpoint.interval=100'],
+        cwd=ROOT, text=True, capture_output=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
+                 CLST_MMSEG_DATA_DIR=mini_data_dir))
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     with open(tmp_path / 'smoke_probe.json') as f:
         probe = json.load(f)
     train = probe['train']
@@ -278,10 +279,11 @@ def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
         assert all(64 <= h <= 96 and 64 <= w <= 96
                    for h, w in it['target_frames'])
     assert train['output_grids'] == {'[64, 64]': [16, 16]}
-    ens_hook = next(h for h in runner.hooks
-                    if type(h).__name__ == 'TemporalEnsembleHook')
-    assert train['ensemble'] == dict(images=ens_hook.memory.num_images,
-                                     grid=[16, 16])
+    # the memory the hook announced: every target image, 16x16 cells
+    log = out.stdout + out.stderr
+    images = int(log.split('TemporalEnsembleHook: ')[1].split()[0])
+    assert images > 100 and '(16, 16) cells' in log
+    assert train['ensemble'] == dict(images=images, grid=[16, 16])
     assert train['peak_bytes'] > 0 and train['device'] == 'cpu'
     assert probe['val']['samples'] == [dict(pred=[64, 64],
                                             label=[64, 64])] * 3
