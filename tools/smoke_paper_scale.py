@@ -20,6 +20,7 @@ during training).
 No pretrained weights are available offline: the runs start from random
 initialisation (``--cfg-options allow_random_init=True``), and with random
 images and labels their losses and mIoU mean nothing. The report says so.
+Progress goes to stderr, the report to stdout (``> report.txt``).
 
 Examples::
 
@@ -130,7 +131,12 @@ def _header(args, device: str, threads) -> list:
     if args.cfg_options:
         lines.append('more overrides: ' + ' '.join(
             f'{k}={v}' for k, v in args.cfg_options.items()))
-    lines.append(f'device {device} ({threads} torch threads per run); '
+    from clst_mmseg.benchmark.provenance import hardware
+    hw = hardware()
+    gpus = ', '.join(str(g) for g in hw.get('gpus') or []) or 'no GPU'
+    lines.append(f'machine: {hw.get("cpu")} x {hw.get("cpu_count")} cores, '
+                 f'{gpus}')
+    lines.append(f'device {device} ({threads} torch thread(s) per run); '
                  f's/iter = the last training iteration (data, step and '
                  f'hooks), 1st iter = the first; peak = {peak}')
     return lines
@@ -172,7 +178,7 @@ def main(argv=None) -> int:
     for sub in ('data', 'configs', 'runs', 'results'):
         shutil.rmtree(osp.join(work, sub), ignore_errors=True)
     print(f'writing random data in the official layouts under '
-          f'{work}/data ...', flush=True)
+          f'{work}/data ...', file=sys.stderr, flush=True)
     roots = write_fake_data(osp.join(work, 'data'), args.images,
                             args.val_images, args.scale)
 
@@ -205,7 +211,7 @@ def main(argv=None) -> int:
     rows = []
     for i, spec in enumerate(suite.runs, 1):
         print(f'[{i}/{len(suite.runs)}] {spec.task}/{spec.method} ...',
-              flush=True)
+              file=sys.stderr, flush=True)
         outcome = execute(spec, retrain=True, env=env)
         cfg = Config.fromfile(spec.config).to_dict()
         row, problems = check_run(
@@ -220,7 +226,7 @@ def main(argv=None) -> int:
                                    f'{spec.run_id}.json'))
         rows.append(row)
         print(f'    {"ok" if not problems else "FAILED: " + problems[0]}',
-              flush=True)
+              file=sys.stderr, flush=True)
         if not args.keep_checkpoints:
             for ckpt in glob.glob(osp.join(spec.work_dir, '*.pth')):
                 os.remove(ckpt)

@@ -57,7 +57,8 @@ def write_fake_data(root: str, images: int, val_images: int,
     Returns:
         dict: Dataset type -> data root.
     """
-    from clst_mmseg.datasets.convert import convert_dataset
+    from clst_mmseg.datasets.convert import (CONVERTED, convert_label_file,
+                                            find_label_pairs)
     roots = {kind: osp.join(root, name)
              for kind, name in DATASET_ROOTS.items()}
     write_gta(roots['GTADataset'], images, scaled_size(GTA5_SIZE, scale))
@@ -66,10 +67,10 @@ def write_fake_data(root: str, images: int, val_images: int,
     write_cityscapes(roots['CityscapesDataset'], images, val_images,
                      scaled_size(CITYSCAPES_SIZE, scale), seed=2)
     for kind, name in DATASET_ROOTS.items():
-        summary = convert_dataset(name, roots[kind])
-        if summary.failed:
-            raise RuntimeError(f'label conversion of {roots[kind]} failed: '
-                               f'{summary.failed[0]}')
+        for src, dst in find_label_pairs(name, roots[kind]):
+            result = convert_label_file((name, src, dst, True))
+            if result != CONVERTED:
+                raise RuntimeError(f'label conversion failed: {result}')
     return roots
 
 
