@@ -279,10 +279,10 @@ def check_run(record: Optional[dict], probe: dict, test_probe: dict,
                         f'expected {iters}')
     batch = cfg['train_dataloader']['batch_size']
     ds = cfg['train_dataloader']['dataset']
-    for name, pipe_key, shapes_key in (
+    for name, pipeline, shapes_key in (
             ('source', ds['source'].get('pipeline'), 'source'),
             ('target', ds['target'].get('pipeline'), 'target')):
-        crop = _pipeline_transform(pipe_key, CROP_TYPES)
+        crop = _pipeline_transform(pipeline, CROP_TYPES)
         shapes = [tuple(s) for it in its for s in it[shapes_key]]
         if any(len(it[shapes_key]) != batch for it in its):
             problems.append(f'{name} batches of '
