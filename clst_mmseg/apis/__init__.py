@@ -1,6 +1,6 @@
 from clst_mmseg.engine.hooks.checkpoint_identity_hook import \
     CheckpointMismatch
-from .amp import amp_device_error
+from .amp import amp_device_error, config_amp_error, enable_amp
 from .checkpoints import apply_resume, check_fits
 from .config import close_distributed, load_config, prepare_run
 from .errors import check_work_dir, one_line_errors
@@ -9,6 +9,7 @@ from .threads import set_tool_threads
 
 __all__ = [
     'CheckpointMismatch', 'amp_device_error', 'apply_resume', 'check_fits',
-    'check_work_dir', 'close_distributed', 'load_config', 'one_line_errors',
-    'prepare_run', 'register_tool_hooks', 'set_tool_threads'
+    'check_work_dir', 'close_distributed', 'config_amp_error', 'enable_amp',
+    'load_config', 'one_line_errors', 'prepare_run', 'register_tool_hooks',
+    'set_tool_threads'
 ]

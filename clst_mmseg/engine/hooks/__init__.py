@@ -4,10 +4,11 @@ from .memory_growth_hook import MemoryGrowthHook
 from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
+from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 
 __all__ = [
     'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
     'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
-    'TemporalEnsembleHook'
+    'SmokeProbeHook', 'TemporalEnsembleHook'
 ]
