@@ -168,9 +168,10 @@ def _target(n):
     return DATASETS.build(target)
 
 
-def _runner(model, target, it):
+def _runner(model, target, it, max_iters=8):
     return SimpleNamespace(
-        model=model, iter=it, logger=logging.getLogger('test_cbst'),
+        model=model, iter=it, max_iters=max_iters,
+        logger=logging.getLogger('test_cbst'),
         message_hub=MessageHub.get_instance('test_cbst'),
         train_dataloader=SimpleNamespace(
             dataset=SimpleNamespace(target=target)))
@@ -223,6 +224,16 @@ def test_round_boundary_labels_the_whole_set_exactly(mini_data_dir):
     assert calls == [0, 1] and hook.round == 1
     assert runner.message_hub.get_scalar('train/cbst.portion').current() \
         == pytest.approx(0.25)
+
+
+def test_rounds_that_do_not_fit_stop_before_training(mini_data_dir):
+    model = _model(warmup_ratio=0.5, num_rounds=3)
+    runner = _runner(model, _target(2), 0, max_iters=4)
+    runner.message_hub.update_info('max_iters', 4)
+    with pytest.raises(ValueError, match=r'3 rounds do not fit in the 2 '
+                       r'iterations after the warm-up \(max_iters 4, rounds '
+                       r'at \[2, 3, 3\]\)'):
+        CBSTRoundHook().before_train(runner)
 
 
 # -- resume ----------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Pure self-training (fixed threshold and CBST class-balanced selection):
-the pseudo-label loss, the running class thresholds on a known confidence
-histogram, the portion ramp, the warm-up, and one short run of the tools."""
+"""Pure self-training (fixed threshold and the online class-balanced
+selection): the pseudo-label loss, the running class thresholds on a known
+confidence histogram, the portion ramp, the warm-up, and short runs of the
+tools (CBST as released included)."""
 import math
 import os
 import os.path as osp
@@ -178,15 +179,19 @@ def _run(args, mini_data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('method', ['self_training', 'self_training_cb'])
-def test_train_and_test_tools(tmp_path, mini_data_dir, method):
+@pytest.mark.parametrize('method, extra', [
+    ('self_training', []), ('self_training_cb_online', []),
+    ('self_training_cb', ['model.num_rounds=2',
+                          'train_dataloader.dataset.target.indices=16'])
+])
+def test_train_and_test_tools(tmp_path, mini_data_dir, method, extra):
     config = f'configs/{method}/mini.py'
     run = _run([
         'tools/train.py', config, '--work-dir',
         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=4',
         'train_cfg.val_interval=1000', 'param_scheduler.0.end=4',
         'train_dataloader.batch_size=4', 'default_hooks.checkpoint.interval=2',
-        'default_hooks.logger.interval=1', 'model.warmup_ratio=0.5'
+        'default_hooks.logger.interval=1', 'model.warmup_ratio=0.5', *extra
     ], mini_data_dir)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]

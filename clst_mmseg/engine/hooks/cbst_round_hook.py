@@ -97,7 +97,18 @@ class CBSTRoundHook(Hook):
         return dataset.target
 
     def before_train(self, runner) -> None:
-        self._model(runner)
+        model = self._model(runner)
+        starts = model.round_starts()
+        if len(set(starts)) < len(starts):
+            raise ValueError(
+                f'CBST: {model.num_rounds} rounds do not fit in the '
+                f'{runner.max_iters - starts[0]} iterations after the warm-up'
+                f' (max_iters {runner.max_iters}, rounds at {starts}); '
+                'lower model.num_rounds or the warm-up')
+        if starts[0] >= runner.max_iters:
+            runner.logger.warning(
+                f'CBST: the warm-up ({starts[0]} iterations) fills the run '
+                f'(max_iters {runner.max_iters}): no round will start')
         self.store = PseudoLabelStore(len(self._target(runner)))
         if self._pending is not None:
             self._restore(self._pending)
