@@ -23,6 +23,7 @@ from clst_mmseg.models.utils.pseudo_label_store import PseudoLabelStore
 from conftest import ROOT
 from mmengine.config import Config
 from mmengine.logging import MessageHub
+from mmengine.structures import PixelData
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
@@ -154,7 +155,6 @@ def test_loss_without_the_round_hook_fails_clearly():
     model = _model(warmup_ratio=0.0)
     x = torch.randn(1, 3, 64, 64)
     src = SegDataSample(metainfo=dict(img_shape=(64, 64)))
-    from mmengine.structures import PixelData
     src.gt_sem_seg = PixelData(data=torch.zeros(1, 64, 64, dtype=torch.long))
     with pytest.raises(KeyError, match='add CBSTRoundHook'):
         model.loss(x, [src], x, [SegDataSample()])
