@@ -329,3 +329,58 @@ def test_paper_configs_build_their_rounds(config, tmp_path):
                                  (925, 1850))
     assert label_frame_size(meta, hook.label_scale) == (round(h0 / 2),
                                                         round(w0 / 2))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_labels_the_whole_set_like_one_process(
+        tmp_path, mini_data_dir):
+    """Each rank labels half of the target set; after the all-gathers both
+    ranks hold the thresholds and maps one process computes from the same
+    weights over the whole set."""
+    from test_train_e2e import _run
+    config = tmp_path / 'ddp.py'
+    config.write_text(
+        f"_base_ = ['{osp.join(ROOT, CONFIG)}']\n"
+        "custom_imports = dict(imports=['clst_mmseg', 'cbst_dump_hook'])\n"
+        "custom_hooks = [dict(type='RNGStateHook'),\n"
+        "                dict(type='CBSTRoundHook', batch_size=1),\n"
+        "                dict(type='DumpCBSTRoundsHook')]\n"
+        "randomness = dict(seed=3, diff_rank_seed=True)\n")
+    run = _run([
+        'tools/train.py', str(config), '--launcher', 'pytorch',
+        '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+        'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
+        'train_cfg.val_interval=1000', 'train_dataloader.batch_size=2',
+        'train_dataloader.dataset.target.indices=12',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=10',
+        'model.warmup_ratio=0.5', 'model.num_rounds=1'
+    ], mini_data_dir, torchrun=True, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert 'Distributed training: True' in log
+    wd = tmp_path / 'wd'
+    ranks = [torch.load(wd / f'cbst_rank{r}.pth', weights_only=True)
+             for r in (0, 1)]
+    for key in ('data', 'offsets', 'present'):
+        assert torch.equal(ranks[0]['labels'][key], ranks[1]['labels'][key])
+    assert bool(ranks[0]['labels']['present'].all())
+    assert torch.equal(ranks[0]['thresholds'], ranks[1]['thresholds'])
+    # one process, the weights the round started from (after iteration 2)
+    model = _model()
+    model.load_state_dict(torch.load(wd / 'iter_2.pth', map_location='cpu',
+                                     weights_only=True)['state_dict'])
+    model.eval()
+    target = _target(12)
+    probs = dict(iter_target_probs(model, target, range(12), flip=True))
+    pooled = [[] for _ in range(7)]
+    for p in probs.values():
+        conf, lab = p.max(0)
+        for c, s in enumerate(subsampled_confidences(conf, lab, 7, 4)):
+            pooled[c].append(s)
+    k = portion_thresholds([torch.cat(s) for s in pooled], 0.2)
+    assert torch.equal(ranks[0]['thresholds'], k)
+    store = PseudoLabelStore(12)
+    store.load_state_dict(ranks[0]['labels'])
+    for i, p in probs.items():
+        assert torch.equal(store.get(i), class_normalised_labels(p, k)), i

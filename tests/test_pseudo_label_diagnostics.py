@@ -308,3 +308,31 @@ def test_ground_truth_mapping_equals_the_pipeline_own_label_transform(
         meta['sample_idx'] = 0
         assert np.array_equal(hook.ground_truth(meta).numpy(),
                               out['gt_seg_map']), seed
+
+
+def test_config_and_suite_fragments_switch_the_hook_on(tmp_path):
+    from clst_mmseg.benchmark.suite import load_suite
+    cfg_file = tmp_path / 'st_diag.py'
+    cfg_file.write_text(
+        f"_base_ = ['{ROOT}/configs/self_training/mini.py',\n"
+        f"          '{ROOT}/configs/_base_/diagnostics/pseudo_labels.py']\n"
+        'default_hooks = dict(\n'
+        '    pseudo_label_diagnostics={{_base_.pseudo_label_diagnostics}})\n')
+    cfg = Config.fromfile(str(cfg_file))
+    assert cfg.default_hooks.pseudo_label_diagnostics.type == \
+        'PseudoLabelDiagnosticsHook'
+    assert cfg.default_hooks.logger.type == 'LoggerHook'  # merged, kept
+    suite = tmp_path / 'suite.py'
+    suite.write_text(
+        f"_base_ = ['{ROOT}/configs/benchmarks/_base_/default.py',\n"
+        f"          '{ROOT}/configs/benchmarks/_base_/"
+        "pseudo_label_diagnostics.py']\n"
+        "tasks = ['mini']\nmethods = ['self_training', 'dacs']\n"
+        "seeds = [0]\noverrides = dict(train_cfg=dict(max_iters=30))\n"
+        f"configs_root = '{ROOT}/configs'\n")
+    runs = load_suite(str(suite), results_dir=str(tmp_path / 'r'),
+                      work_dir=str(tmp_path / 'w')).runs
+    for run in runs:
+        assert run.overrides['default_hooks.pseudo_label_diagnostics.type'] \
+            == 'PseudoLabelDiagnosticsHook'
+        assert run.overrides['train_cfg.max_iters'] == 30
