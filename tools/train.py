@@ -16,7 +16,12 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (amp_device_error, apply_resume, check_work_dir,
+                             close_distributed, load_config, one_line_errors,
+                             prepare_run, register_tool_hooks,
+                             set_tool_threads)
+from clst_mmseg.engine.hooks.non_finite_check_hook import \
+    ensure_non_finite_check
 from mmseg.registry import RUNNERS
 
 
@@ -58,10 +63,12 @@ def parse_args():
 
 def main():
     args = parse_args()
+    set_tool_threads()
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
         prepare_run(cfg, verify=not args.no_verify)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
@@ -75,13 +82,18 @@ def main():
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+    if amp_device_error(cfg.optim_wrapper):
+        sys.exit(f'error: {amp_device_error(cfg.optim_wrapper)}')
+    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    with one_line_errors():
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        register_tool_hooks(runner)
+        ensure_non_finite_check(runner)
+        runner.train()
     close_distributed()
 
 

@@ -16,13 +16,16 @@
 # - evaluation: the shared protocol of the task configs (released: test at
 #   1024x2048 with scales 0.9/1.0/1.2 and flipping).
 # BatchNorm: crst_seg.py retrains in eval mode (cbst.sh has no
-# --is-training) with frozen affine parameters, as the frozen BN
-# (norm_eval=True, requires_grad=False) of deeplabv2_r101.py.
+# --is-training) with frozen affine parameters: deeplabv2_r101_cbst.py
+# (norm_eval=True, requires_grad=False).
 _base_ = [
-    '../_base_/models/deeplabv2_r101.py', '../_base_/datasets/gta2cs.py',
+    '../_base_/models/deeplabv2_r101_cbst.py', '../_base_/datasets/gta2cs.py',
     '../_base_/uda/cbst.py', '../_base_/schedules/uda_40k.py',
     '../_base_/default_runtime.py'
 ]
+# the published number of the variant this config runs: CBST as released with
+# the CRST code (DeepLabV2 ResNet-101, 46.47)
+reference_key = 'cbst_crst'
 model = dict(
     segmentor={{_base_.segmentor}},
     data_preprocessor={{_base_.data_preprocessor}})

@@ -9,4 +9,6 @@
 # from portion 0.15; the rounds and portions here are the PyTorch release's
 # (3 rounds from 0.2), as for CBST.
 _base_ = ['../self_training_cb/gta2cs.py']
+# the CBST paper's ST (ResNet-38; no DeepLabV2 number is published)
+reference_key = 'st_global'
 model = dict(pseudo_label=dict(policy='global'))

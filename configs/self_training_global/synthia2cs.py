@@ -6,4 +6,6 @@
 # (configs/self_training_cb/synthia2cs.py). Not the fixed-threshold
 # self-training of configs/self_training/.
 _base_ = ['../self_training_cb/synthia2cs.py']
+# the CBST paper's ST (ResNet-38; no DeepLabV2 number is published)
+reference_key = 'st_global'
 model = dict(pseudo_label=dict(policy='global'))

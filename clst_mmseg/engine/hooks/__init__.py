@@ -1,9 +1,13 @@
 from .cbst_round_hook import CBSTRoundHook
+from .checkpoint_identity_hook import CheckpointIdentityHook
+from .memory_growth_hook import MemoryGrowthHook
+from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 
 __all__ = [
-    'CBSTRoundHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
+    'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
     'TemporalEnsembleHook'
 ]
