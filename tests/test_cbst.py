@@ -246,7 +246,7 @@ def _train(work_dir, mini_data_dir, config=CONFIG, resume=False):
             str(work_dir), '--cfg-options', 'train_cfg.max_iters=6',
             'param_scheduler.0.end=6', 'train_cfg.val_interval=1000',
             'train_dataloader.batch_size=2',
-            'train_dataloader.dataset.target.indices=24',
+            '+train_dataloader.dataset.target.indices=24',
             'default_hooks.checkpoint.interval=1',
             'default_hooks.checkpoint.max_keep_ckpts=10',
             'default_hooks.logger.interval=1', 'model.warmup_ratio=0.34',
@@ -351,7 +351,7 @@ def test_two_process_ddp_labels_the_whole_set_like_one_process(
         '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
         'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
         'train_cfg.val_interval=1000', 'train_dataloader.batch_size=2',
-        'train_dataloader.dataset.target.indices=12',
+        '+train_dataloader.dataset.target.indices=12',
         'default_hooks.checkpoint.interval=1',
         'default_hooks.checkpoint.max_keep_ckpts=10',
         'model.warmup_ratio=0.5', 'model.num_rounds=1'

@@ -249,7 +249,7 @@ def _train(work_dir, mini_data_dir, extra=()):
 def test_short_mini_run_logs_sane_scores_and_trains_the_same(
         tmp_path, mini_data_dir):
     on = _train(tmp_path / 'on', mini_data_dir, [
-        'default_hooks.pseudo_label_diagnostics.type='
+        '+default_hooks.pseudo_label_diagnostics.type='
         'PseudoLabelDiagnosticsHook'
     ])
     assert on.returncode == 0, on.stderr[-3000:]
@@ -333,6 +333,6 @@ def test_config_and_suite_fragments_switch_the_hook_on(tmp_path):
     runs = load_suite(str(suite), results_dir=str(tmp_path / 'r'),
                       work_dir=str(tmp_path / 'w')).runs
     for run in runs:
-        assert run.overrides['default_hooks.pseudo_label_diagnostics.type'] \
+        assert run.overrides['+default_hooks.pseudo_label_diagnostics.type'] \
             == 'PseudoLabelDiagnosticsHook'
         assert run.overrides['train_cfg.max_iters'] == 30
