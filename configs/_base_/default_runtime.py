@@ -17,6 +17,14 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
-# Saves and restores the RNG states so that --resume continues exactly.
-custom_hooks = [dict(type='RNGStateHook')]
+# Evaluations per run at evenly spaced iterations (target-val score and
+# label-free selection criteria -> <work_dir>/trajectory.json, read into the
+# run record; see docs/model_selection.md). 0 turns them off.
+trajectory_points = 10
+# RNGStateHook saves and restores the RNG states so that --resume continues
+# exactly; CheckpointTrajectoryHook records the trajectory.
+custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='CheckpointTrajectoryHook')
+]
 tta_model = dict(type='SegTTAModel')
