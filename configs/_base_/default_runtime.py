@@ -21,8 +21,19 @@ resume = False
 # anyway (mmengine then loads the weights whose names match).
 allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False)
-# Saves and restores the RNG states so that --resume continues exactly.
-custom_hooks = [dict(type='RNGStateHook')]
+# Evaluations per run at evenly spaced iterations (target-val score and
+# label-free selection criteria -> <work_dir>/trajectory.json, read into the
+# run record; see docs/model_selection.md). 0 turns them off.
+trajectory_points = 10
+# The hooks of every config: RNGStateHook saves and restores the RNG states
+# so that --resume continues exactly; CheckpointTrajectoryHook records the
+# trajectory. A config that needs hooks of its own appends them:
+#   custom_hooks = _base_.common_custom_hooks + [dict(type=...)]
+common_custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='CheckpointTrajectoryHook')
+]
+custom_hooks = common_custom_hooks
 tta_model = dict(type='SegTTAModel')
 # A training whose config names a local pretrained weights file that is
 # missing stops before it starts (clst_mmseg/apis/pretrained_check.py);

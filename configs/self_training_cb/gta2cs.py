@@ -55,8 +55,7 @@ train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackUDAInputs'),
         ])))
-custom_hooks = [
-    dict(type='RNGStateHook'),
+custom_hooks = _base_.common_custom_hooks + [
     dict(
         type='CBSTRoundHook',
         # crst_seg.py val(): the target image resized to 0.9 x 1024x2048

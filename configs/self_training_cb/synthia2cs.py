@@ -45,8 +45,7 @@ train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackUDAInputs'),
         ])))
-custom_hooks = [
-    dict(type='RNGStateHook'),
+custom_hooks = _base_.common_custom_hooks + [
     dict(
         type='CBSTRoundHook',
         # CBST README, SYNTHIA command: --test-scales 1850 (the longer side

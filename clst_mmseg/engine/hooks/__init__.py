@@ -6,9 +6,10 @@ from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
 from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
+from .trajectory_hook import CheckpointTrajectoryHook
 
 __all__ = [
-    'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
-    'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
-    'SmokeProbeHook', 'TemporalEnsembleHook'
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
+    'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
+    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook'
 ]
