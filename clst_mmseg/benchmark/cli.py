@@ -8,7 +8,6 @@ from mmengine.config import DictAction
 
 from .execute_local import parse_gpus, run_local, slots_for
 from .progress import Progress
-from .publish import publish
 from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
@@ -197,5 +196,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'{o.label}: {o.state}: {reason.get("kind")}: '
                   f'{reason.get("message")}', file=sys.stderr)
         status = 1 if bad else 0
+    from .publish import publish  # pandas, matplotlib: only for the tables
     publish(suite, store)
     return status
