@@ -15,11 +15,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -60,6 +56,14 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import close_distributed, load_config, prepare_run
+
     try:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(

@@ -11,13 +11,7 @@ import logging
 import os
 import sys
 
-from mmengine.config import DictAction
-from mmengine.logging import print_log
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
-from mmseg.registry import RUNNERS
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -58,6 +52,16 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.logging import print_log
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import close_distributed, load_config, prepare_run
+    from mmseg.registry import RUNNERS
+
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
