@@ -8,9 +8,6 @@ Example::
         work_dirs/mini/iter_2000.pth
 """
 import argparse
-import json
-import math
-import numbers
 import os
 import os.path as osp
 import sys
@@ -63,6 +60,8 @@ def main():
     import clst_mmseg
     clst_mmseg.register_all_modules()
     from clst_mmseg.apis import close_distributed, load_config, prepare_run
+    from clst_mmseg.engine.hooks.val_metrics_json_hook import \
+        write_metrics_json
 
     try:
         if not osp.isfile(args.checkpoint):
@@ -100,20 +99,6 @@ def main():
         if args.metrics_json:
             write_metrics_json(metrics, args.metrics_json)
     close_distributed()
-
-
-def write_metrics_json(metrics: dict, path: str) -> None:
-    """Write the metrics dict (floats; NaN -> null) for other tools, e.g.
-    the benchmark's result records."""
-    clean = {}
-    for k, v in metrics.items():
-        if isinstance(v, numbers.Real):
-            v = float(v) if math.isfinite(float(v)) else None
-        clean[k] = v
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(clean, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -33,6 +33,10 @@ def parse_args():
         action='store_true',
         help='skip the data check that runs before training')
     parser.add_argument(
+        '--val-metrics-dir',
+        help='write the metrics of every validation (per-class IoU, mIoU, '
+        'class subsets; NaN becomes null) to DIR/iter_<N>.json')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -85,6 +89,9 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    if args.val_metrics_dir:
+        from clst_mmseg.engine.hooks import ValMetricsJSONHook
+        runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
     runner.train()
     close_distributed()
 
