@@ -14,7 +14,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # one checkpoint, after the last iteration (save_last): what the record
+    # names; a mini run takes about a minute, so an interrupted one restarts
+    # instead of resuming (set an interval to resume mid-run)
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
+        type='CheckpointHook', by_epoch=False, interval=-1, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
