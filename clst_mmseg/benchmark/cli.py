@@ -2,6 +2,7 @@
 import argparse
 import os.path as osp
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import DictAction
@@ -12,6 +13,7 @@ from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
 from .suite import SuiteError, load_suite, select
+from .suite_checks import format_duration
 
 DEFAULT_SUITE = 'configs/benchmarks/mini.py'
 _STATUS = dict(run='to run', reuse='done', retrain='retrain',
@@ -166,6 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 progress.state[r.run_id] = 'busy'
         print(progress.grid(), flush=True)
         print(progress.summary(), flush=True)
+        started = time.monotonic()
         try:
             if args.executor == 'local':
                 outcomes = run_local(todo, gpus=gpus,
@@ -190,6 +193,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print('interrupted', file=sys.stderr)
             return 130
         print(progress.grid(), flush=True)
+        print(f'executed {len(todo)} run(s) in '
+              f'{format_duration(time.monotonic() - started)} (wall)',
+              flush=True)
         bad = [o for o in outcomes if o.state in ('failed', 'interrupted')]
         for o in bad:
             reason = (o.record or {}).get('reason') or {}
