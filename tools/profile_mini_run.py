@@ -22,8 +22,10 @@ innermost wrapped call, except evaluation, which keeps everything it calls):
   (``Runner.save_checkpoint``);
 - the separate evaluation process (its whole CPU time, from ``wait4``).
 
-Per-iteration phases are scaled to the full schedule by
-``max_iters / --iters``; evaluations and checkpoints by their counts.
+Per-iteration phases count the first half of the miniature as measured
+and the rest of the full schedule at the rate of its second half (the
+steady state: in-memory caches filled); evaluations and checkpoints are
+scaled by their counts.
 CPU time (``time.process_time``, user + system of this process) is what the
 table reports: on a shared machine wall times depend on the neighbours'
 load, CPU time much less so; the wall times are printed beside it. Set
@@ -64,9 +66,9 @@ def parse_args(argv=None):
     parser.add_argument('--task', default='mini', help='default: mini')
     parser.add_argument('--config', help='a config file instead of '
                         '--method/--task')
-    parser.add_argument('--iters', type=int, default=150,
+    parser.add_argument('--iters', type=int, default=300,
                         help='iterations of the miniature schedule '
-                        '(default: 150)')
+                        '(default: 300)')
     parser.add_argument('--test-process', action='store_true',
                         help='also run tools/test.py on the last checkpoint '
                         'in its own process, as the benchmark runner did')
@@ -87,6 +89,10 @@ class PhaseTimer:
         self.calls = defaultdict(int)
         self._stack = []
         self._mark = (time.process_time(), time.perf_counter())
+        #: (phase, n): copy the CPU totals into ``snapshot`` when ``phase``
+        #: starts for the n-th time
+        self.snapshot_at = None
+        self.snapshot = None
 
     def _charge(self):
         cpu, wall = time.process_time(), time.perf_counter()
@@ -109,6 +115,8 @@ class PhaseTimer:
         self._charge()
         self._stack.append(phase)
         self.calls[phase.lstrip('!')] += 1
+        if self.snapshot_at == (phase, self.calls[phase]):
+            self.snapshot = dict(self.cpu)
         try:
             return fn(*args, **kwargs)
         finally:
@@ -241,11 +249,17 @@ def report(timer: PhaseTimer, measured: dict, full: dict, test: dict,
     timer.wall['other (main, config dump, teardown)'] = max(
         0.0, total_wall - sum(timer.wall.values()))
     order.append('other (main, config dump, teardown)')
-    scale_iter = full['iterations'] / measured['iterations']
+    iters, half = measured['iterations'], measured['iterations'] // 2
+    snap = timer.snapshot or {}
 
     def factor(phase):
         if phase in PER_ITER or phase.startswith('data: '):
-            return scale_iter, 'iter'
+            # first half as measured, the rest at the second half's rate
+            # (steady state: caches filled, warm-ups scaled away)
+            cpu, first = timer.cpu.get(phase, 0.0), snap.get(phase, 0.0)
+            rate = (cpu - first) / (iters - half)
+            est = first + rate * (full['iterations'] - half)
+            return (est / cpu if cpu else 0.0), 'iter'
         if phase.startswith('evaluation'):
             n = timer.calls.get(phase, 0)
             return (full['evaluations'] / n if n else 0.0), 'eval'
@@ -323,6 +337,7 @@ def main(argv=None):
     timer.wrap(_InfiniteDataloaderIterator, '__next__', 'data loading')
     timer.wrap_transforms()
     timer.wrap(IterBasedTrainLoop, 'run_iter', PER_ITER[1])
+    timer.snapshot_at = (PER_ITER[1], args.iters // 2 + 1)
     timer.wrap(Runner, 'call_hook', PER_ITER[2])
     timer.wrap(ValLoop, 'run',
                'evaluation (ValLoop, in the training process)', absorb=True)
