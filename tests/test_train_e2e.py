@@ -27,7 +27,9 @@ FAST = [
 def _run(args, mini_data_dir, timeout=300, torchrun=False, env_extra=None):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                OMP_NUM_THREADS='1',
-               PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
+               # this checkout's package, not whichever one is installed
+               PYTHONPATH=os.pathsep.join(
+                   [osp.join(ROOT, 'tests', 'support'), ROOT]))
     env.update(env_extra or {})
     launcher = ([sys.executable, '-m', 'torch.distributed.run',
                  '--nproc_per_node=2', '--master_port=29561']
