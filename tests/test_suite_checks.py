@@ -17,9 +17,11 @@ import benchmark_signal  # noqa: E402
 
 def _rec(method, seed, miou, start='2026-01-01T10:00:00+00:00',
          end='2026-01-01T10:01:00+00:00', status='finished', **extra):
-    return dict(method=method, seed=seed, status=status,
-                metrics=dict(mIoU=miou), started_at=start, finished_at=end,
-                wall_time_s=60.0, **extra)
+    return dict(schema=1, method=method, seed=seed, status=status,
+                reason=None, config_hash='h', resumed=False, attempts=[],
+                metrics=dict(mIoU=miou), per_class_iou={}, started_at=start,
+                finished_at=end, wall_time_s=60.0,
+                checkpoint=dict(path='x.pth', iteration=1), **extra)
 
 
 def test_method_stats_and_wall_time():

@@ -63,13 +63,21 @@ def main():
 
     import clst_mmseg
     clst_mmseg.register_all_modules()
-    from clst_mmseg.apis import close_distributed, load_config, prepare_run
+    from clst_mmseg.apis import (amp_device_error, apply_resume,
+                                 check_work_dir, close_distributed,
+                                 load_config, one_line_errors, prepare_run,
+                                 register_tool_hooks, set_tool_threads)
+    from clst_mmseg.engine.hooks import ValMetricsJSONHook
+    from clst_mmseg.engine.hooks.non_finite_check_hook import \
+        ensure_non_finite_check
     from mmseg.registry import RUNNERS
 
+    set_tool_threads()
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
         prepare_run(cfg, verify=not args.no_verify)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
@@ -83,16 +91,20 @@ def main():
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+    if amp_device_error(cfg.optim_wrapper):
+        sys.exit(f'error: {amp_device_error(cfg.optim_wrapper)}')
+    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    if args.val_metrics_dir:
-        from clst_mmseg.engine.hooks import ValMetricsJSONHook
-        runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
-    runner.train()
+    with one_line_errors():
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        register_tool_hooks(runner)
+        ensure_non_finite_check(runner)
+        if args.val_metrics_dir:
+            runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
+        runner.train()
     close_distributed()
 
 

@@ -4,6 +4,7 @@ object per line), checkpoints and the console log."""
 import glob
 import json
 import math
+import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional
@@ -53,6 +54,50 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
     return None
 
 
+#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run
+#: (defined here, the light side, and imported by the hook).
+NON_FINITE_MARKER = 'non_finite.json'
+
+
+def non_finite_marker(work_dir: str) -> Optional[Dict]:
+    """The marker ``NonFiniteCheckHook`` wrote when it stopped the training
+    (``where``: ``loss`` or ``weights``, ``iter``, ``key``, ``value``).
+
+    Returns:
+        dict | None: The marker's content.
+    """
+    try:
+        with open(osp.join(work_dir, NON_FINITE_MARKER)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def set_aside_marker(work_dir: str) -> None:
+    """Rename an earlier attempt's marker (``non_finite.previous.json``)
+    before an attempt resumes in the same work dir, so that only this
+    attempt's marker counts (no clock comparison: work dirs may live on
+    network file systems)."""
+    path = osp.join(work_dir, NON_FINITE_MARKER)
+    if osp.exists(path):
+        os.replace(path, path[:-len('.json')] + '.previous.json')
+
+
+def last_activity(work_dir: str) -> Optional[float]:
+    """The newest modification time of any file in the work dir (the end
+    of an attempt whose process died without saying when), or None."""
+    newest = None
+    for folder, _, files in os.walk(work_dir):
+        for name in files:
+            try:
+                t = osp.getmtime(osp.join(folder, name))
+            except OSError:
+                continue
+            newest = t if newest is None else max(newest, t)
+    return newest
+
+
 def val_curve(entries: List[Dict]) -> List[Dict]:
     """Target-val mIoU (and class subsets) against the iteration; a step
     validated twice (resume) keeps its last value.
@@ -73,6 +118,15 @@ def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
     """Max of mmengine's logged ``memory`` (MB of CUDA memory allocated);
     None on the CPU, where it is not logged."""
     values = [e['memory'] for e in entries if _finite(e.get('memory'))]
+    return float(max(values)) if values else None
+
+
+def peak_rss_growth_mb(entries: List[Dict]) -> Optional[float]:
+    """Max of the host memory growth during training that
+    ``MemoryGrowthHook`` logs (``host_rss_growth_mb``; one per attempt);
+    None if no attempt logged it."""
+    values = [e['host_rss_growth_mb'] for e in entries
+              if _finite(e.get('host_rss_growth_mb'))]
     return float(max(values)) if values else None
 
 

@@ -17,7 +17,16 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# --resume / load_from / tools/test.py of a checkpoint that another model type
+# or config wrote stops with one line naming what differs; True loads it
+# anyway (mmengine then loads the weights whose names match).
+allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False)
 # Saves and restores the RNG states so that --resume continues exactly.
 custom_hooks = [dict(type='RNGStateHook')]
 tta_model = dict(type='SegTTAModel')
+# A training whose config names a local pretrained weights file that is
+# missing stops before it starts (clst_mmseg/apis/pretrained_check.py);
+# True trains from random initialisation instead (smoke tests, debugging).
+# The run record and the leaderboard show the init actually used.
+allow_random_init = False

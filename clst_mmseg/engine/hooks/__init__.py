@@ -1,5 +1,14 @@
+from .cbst_round_hook import CBSTRoundHook
+from .checkpoint_identity_hook import CheckpointIdentityHook
+from .memory_growth_hook import MemoryGrowthHook
+from .non_finite_check_hook import NonFiniteCheckHook
+from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 from .val_metrics_json_hook import ValMetricsJSONHook
 
-__all__ = ['RNGStateHook', 'TemporalEnsembleHook', 'ValMetricsJSONHook']
+__all__ = [
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
+    'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
+    'TemporalEnsembleHook', 'ValMetricsJSONHook'
+]

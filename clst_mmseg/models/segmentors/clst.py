@@ -320,6 +320,7 @@ class CLST(UDASegmentor):
             labels = labels.long()
         else:
             labels = self._online_pseudo_labels(target_inputs)
+        self.record_pseudo_labels(labels, samples)  # diagnostics only
         labelled = [
             SegDataSample(gt_sem_seg=PixelData(data=lab[None]))
             for lab in labels

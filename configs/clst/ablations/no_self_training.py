@@ -2,3 +2,5 @@
 # target centroids still use the temporal ensemble's labels).
 _base_ = ['../mini.py']
 model = dict(st_weight=0.0)
+# row title in the ablation leaderboard
+display_name = 'CLST without self-training'
