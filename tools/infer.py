@@ -59,7 +59,8 @@ def main():
     args = parse_args()
     if not 0 < args.opacity <= 1:
         sys.exit(f'error: --opacity must be in (0, 1], got {args.opacity}')
-    import clst_mmseg  # noqa: F401  (compat layer + registration)
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
     from clst_mmseg.apis import (CheckpointMismatch, load_config,
                                  prepare_run, set_tool_threads)
     from clst_mmseg.apis.inference import load_segmentor, save_prediction
