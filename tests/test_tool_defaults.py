@@ -13,7 +13,7 @@ from mmengine.registry import VISBACKENDS, init_default_scope
 from mmengine.visualization import Visualizer
 
 import clst_mmseg  # noqa: F401
-from clst_mmseg.apis import amp_device_error, load_config, prepare_run
+from clst_mmseg.apis import config_amp_error, load_config, prepare_run
 from clst_mmseg.apis import threads as threads_module
 from clst_mmseg.apis.vis_backends import check_vis_backends
 from conftest import ROOT
@@ -21,20 +21,22 @@ from conftest import ROOT
 CPU_ONLY = not torch.cuda.is_available()
 
 
-@pytest.mark.skipif(not CPU_ONLY, reason='needs a machine without CUDA')
-def test_amp_without_cuda_is_one_line():
-    msg = amp_device_error(dict(type='AmpOptimWrapper', loss_scale='dynamic',
-                                optimizer=dict(type='AdamW')))
-    assert msg == ('--amp (optim_wrapper.type=AmpOptimWrapper) needs a CUDA '
-                   'device and this machine has none; train without --amp '
-                   'on the CPU')
+def test_amp_set_in_a_config_without_cuda_is_one_line():
+    line = ('--amp: no GPU here, and float16 autocast needs one; on the CPU '
+            'ask for bfloat16 explicitly: --cfg-options '
+            'optim_wrapper.dtype=bfloat16')
+    msg = config_amp_error(dict(type='AmpOptimWrapper', loss_scale='dynamic',
+                                optimizer=dict(type='AdamW')), 'cpu')
+    assert msg == line
     # nested wrappers (the discriminators' own optimizer) count too
-    assert amp_device_error(dict(
-        type='OptimWrapper', discriminators=dict(type='AmpOptimWrapper')))
-    # bf16 and plain wrappers are not this check's business
-    assert amp_device_error(dict(type='AmpOptimWrapper',
-                                 dtype='bfloat16')) is None
-    assert amp_device_error(dict(type='OptimWrapper')) is None
+    assert config_amp_error(dict(
+        type='OptimWrapper', discriminators=dict(type='AmpOptimWrapper')),
+        'cpu') == line
+    # bf16, plain wrappers and GPUs are fine
+    assert config_amp_error(dict(type='AmpOptimWrapper', dtype='bfloat16'),
+                            'cpu') is None
+    assert config_amp_error(dict(type='OptimWrapper'), 'cpu') is None
+    assert config_amp_error(dict(type='AmpOptimWrapper'), 'cuda') is None
 
 
 def test_vis_backends_by_name_reach_mmengine(tmp_path):

@@ -7,7 +7,6 @@ Example::
     bash tools/dist_train.sh configs/source_only/mini.py 2
 """
 import argparse
-import logging
 import os
 import sys
 
@@ -27,7 +26,9 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed precision: an AmpOptimWrapper per optimizer (float16 '
+        'by default); on a CPU-only machine bfloat16, asked for with '
+        '--cfg-options optim_wrapper.dtype=bfloat16')
     parser.add_argument(
         '--no-verify',
         action='store_true',
@@ -58,15 +59,15 @@ def main():
     args = parse_args()
     # torch, mmseg and clst_mmseg's registration only after the arguments
     # parsed (--help, bad arguments: no 3-second import)
-    from mmengine.logging import print_log
     from mmengine.runner import Runner
 
     import clst_mmseg
     clst_mmseg.register_all_modules()
-    from clst_mmseg.apis import (amp_device_error, apply_resume,
-                                 check_work_dir, close_distributed,
-                                 load_config, one_line_errors, prepare_run,
-                                 register_tool_hooks, set_tool_threads)
+    from clst_mmseg.apis import (apply_resume, check_work_dir,
+                                 close_distributed, config_amp_error,
+                                 enable_amp, load_config, one_line_errors,
+                                 prepare_run, register_tool_hooks,
+                                 set_tool_threads)
     from clst_mmseg.engine.hooks import ValMetricsJSONHook
     from clst_mmseg.engine.hooks.non_finite_check_hook import \
         ensure_non_finite_check
@@ -76,23 +77,15 @@ def main():
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
+        if args.amp:
+            enable_amp(cfg)
         prepare_run(cfg, verify=not args.no_verify)
         check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
-    if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        elif cfg.optim_wrapper.type != 'OptimWrapper':
-            sys.exit('error: --amp is only supported when optim_wrapper.type '
-                     f'is OptimWrapper, got {cfg.optim_wrapper.type}')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-    if amp_device_error(cfg.optim_wrapper):
-        sys.exit(f'error: {amp_device_error(cfg.optim_wrapper)}')
+    if config_amp_error(cfg.optim_wrapper):
+        sys.exit(f'error: {config_amp_error(cfg.optim_wrapper)}')
     apply_resume(cfg, args.resume)  # the newest checkpoint that loads
 
     with one_line_errors():

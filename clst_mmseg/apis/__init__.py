@@ -16,6 +16,8 @@ _SOURCES = {
     'check_fits': 'clst_mmseg.apis.checkpoints',
     'check_work_dir': 'clst_mmseg.apis.errors',
     'close_distributed': 'clst_mmseg.apis.config',
+    'config_amp_error': 'clst_mmseg.apis.amp',
+    'enable_amp': 'clst_mmseg.apis.amp',
     'load_config': 'clst_mmseg.apis.config',
     'one_line_errors': 'clst_mmseg.apis.errors',
     'prepare_run': 'clst_mmseg.apis.config',

@@ -398,11 +398,12 @@ def load_suite(path: str,
             try:
                 resolved = resolve_config(config, run_overrides)
             except Exception as e:
-                # a model.* key the method's model does not take: say so
-                # (and where to set it) rather than "not a key"
-                _check_model_overrides(path, m.name, config,
-                                       resolve_config(config, {}),
-                                       run_overrides)
+                if 'not a key of the config' in str(e):
+                    # a model.* key the method's model does not take: say so
+                    # (and where to set it) rather than "not a key"
+                    _check_model_overrides(path, m.name, config,
+                                           resolve_config(config, {}),
+                                           run_overrides)
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
             _check_model_overrides(path, m.name, config, resolved,

@@ -13,8 +13,8 @@
 #   code uses the same 505 images, issegm/data_list/cityscapes/train.lst);
 # - no rare-class patch mining (released: --mine-chance 0.8 centres 80 % of
 #   the target crops on a pixel of one of the rarest predicted classes);
-# - evaluation: the shared protocol of the task configs (released: test at
-#   1024x2048 with scales 0.9/1.0/1.2 and flipping).
+# - evaluation: single-scale on full-resolution images (released: test at
+#   1024x2048 with scales 0.9/1.0/1.2 and flipping), see the end.
 # BatchNorm: crst_seg.py retrains in eval mode (cbst.sh has no
 # --is-training) with frozen affine parameters: deeplabv2_r101_cbst.py
 # (norm_eval=True, requires_grad=False).

@@ -4,11 +4,12 @@ from .memory_growth_hook import MemoryGrowthHook
 from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
+from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 from .val_metrics_json_hook import ValMetricsJSONHook
 
 __all__ = [
     'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
     'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
-    'TemporalEnsembleHook', 'ValMetricsJSONHook'
+    'SmokeProbeHook', 'TemporalEnsembleHook', 'ValMetricsJSONHook'
 ]

@@ -3,7 +3,7 @@ training objective of a domain adaptation method."""
 import functools
 from typing import List, Optional
 
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, is_model_wrapper
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
@@ -46,6 +46,10 @@ class UDASegmentor(BaseModel):
     ``mmseg.apis.init_model`` works on every UDA config: this class and its
     subclasses accept the ``pretrained=None`` and ``train_cfg=None`` it sets.
 
+    Under mmengine's ``MMSeparateDistributedDataParallel`` (the adversarial
+    methods) ``self.segmentor`` is replaced in place by its DDP wrapper;
+    :attr:`segmentor_module` is the segmentor itself in either case.
+
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor, e.g. an
             ``EncoderDecoder``. Its own ``data_preprocessor`` is ignored.
@@ -72,8 +76,15 @@ class UDASegmentor(BaseModel):
         self._pseudo_labels: Optional[dict] = None
 
     @property
+    def segmentor_module(self):
+        """The mmseg segmentor, without the DDP wrapper that
+        ``MMSeparateDistributedDataParallel`` puts around it in place."""
+        seg = self.segmentor
+        return seg.module if is_model_wrapper(seg) else seg
+
+    @property
     def num_classes(self) -> int:
-        return self.segmentor.decode_head.num_classes
+        return self.segmentor_module.decode_head.num_classes
 
     @property
     def out_channels(self) -> int:
@@ -93,9 +104,9 @@ class UDASegmentor(BaseModel):
             return self.loss(inputs, data_samples, target_inputs,
                              target_data_samples)
         if mode == 'predict':
-            return self.segmentor.predict(inputs, data_samples)
+            return self.segmentor_module.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.segmentor._forward(inputs, data_samples)
+            return self.segmentor_module._forward(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
@@ -155,15 +166,15 @@ class UDASegmentor(BaseModel):
 
     # mmseg's inference helpers call these on the model they are given.
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
-        return self.segmentor.extract_feat(inputs)
+        return self.segmentor_module.extract_feat(inputs)
 
     def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]):
-        return self.segmentor.encode_decode(inputs, batch_img_metas)
+        return self.segmentor_module.encode_decode(inputs, batch_img_metas)
 
     @property
     def dataset_meta(self) -> Optional[dict]:
-        return getattr(self.segmentor, 'dataset_meta', None)
+        return getattr(self.segmentor_module, 'dataset_meta', None)
 
     @dataset_meta.setter
     def dataset_meta(self, value: dict) -> None:
-        self.segmentor.dataset_meta = value
+        self.segmentor_module.dataset_meta = value
