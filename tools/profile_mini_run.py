@@ -319,7 +319,7 @@ def main(argv=None):
     from mmengine.runner.loops import (IterBasedTrainLoop, ValLoop,
                                        _InfiniteDataloaderIterator)
 
-    import clst_mmseg.apis as apis
+    import clst_mmseg.apis.config as apis  # the tools import from here
     config = args.config or osp.join(ROOT, 'configs', args.method,
                                      f'{args.task}.py')
     raw = Config.fromfile(config)
