@@ -5,7 +5,7 @@ evaluator defines (e.g. mIoU16 and mIoU13 for SYNTHIA -> Cityscapes).
 Example::
 
     python tools/test.py configs/source_only/mini.py \
-        work_dirs/source_only/mini/iter_1500.pth
+        work_dirs/source_only/mini/iter_500.pth
 """
 import argparse
 import os
