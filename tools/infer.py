@@ -6,7 +6,7 @@ input, through mmseg's ``init_model`` / ``inference_model`` and
 Example::
 
     python tools/infer.py configs/clst/mini.py \
-        work_dirs/clst/mini/iter_1500.pth \
+        work_dirs/clst/mini/iter_500.pth \
         ~/.cache/clst_mmseg/mini-v2-seed0/target/leftImg8bit/val --out out/
 
 writes ``out/masks/<image>.png`` and ``out/overlays/<image>.png`` (a folder is
