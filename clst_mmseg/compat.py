@@ -2,8 +2,9 @@
 current PyTorch.
 
 Every adaptation below names the upstream behaviour it works around, is
-applied once by :func:`apply` (``import clst_mmseg`` calls it) and has a test
-in ``tests/test_compat.py``. Nothing is patched on disk.
+applied once by :func:`apply`, which importing this module runs (every
+clst_mmseg subpackage that imports mmseg imports this module first), and has
+a test in ``tests/test_compat.py``. Nothing is patched on disk.
 
 1. ``mmcv.ops`` without compiled kernels. mmseg 1.2.2 imports ``mmcv.ops`` at
    import time (``point_sample``, ``sigmoid_focal_loss``), and
@@ -387,3 +388,6 @@ def apply() -> None:
     _patch_url_loading()
     _patch_cpu_distributed()
     _APPLIED = True
+
+
+apply()

@@ -1,9 +1,11 @@
 """Fake tools/train.py and tools/test.py for the benchmark tests: they
 write what mmengine would (scalars.json, checkpoints, last_checkpoint, a
-metrics JSON) in milliseconds, and can crash, produce a NaN loss (logged, or
-unlogged and stopped by the non-finite check as the real hook does), SIGKILL
-themselves once, sleep, or (test) refuse non-finite weights. Each
-invocation appends a line to $FAKE_CALLS.
+metrics JSON per validation / of the test) in milliseconds, and can crash,
+produce a NaN loss (logged, or unlogged and stopped by the non-finite check
+as the real hook does), SIGKILL themselves once, sleep, leave the
+validation metrics out (mode ``no_val_metrics``: the runner must run the
+test tool), or (test) refuse non-finite weights. Each invocation appends a
+line to $FAKE_CALLS.
 
 A fake config is plain Python: ``fake = dict(mode=..., base=...)``,
 ``train_cfg = dict(max_iters=...)``, ``randomness = dict(seed=0)``.
@@ -19,6 +21,7 @@ p.add_argument('config')
 p.add_argument('--work-dir', required=True)
 p.add_argument('--resume', action='store_true')
 p.add_argument('--launcher', default='none')
+p.add_argument('--val-metrics-dir')
 p.add_argument('--cfg-options', nargs='+', default=[])
 a = p.parse_args()
 opts = dict(o.split('=', 1) for o in a.cfg_options)
@@ -53,6 +56,14 @@ with open(osp.join(vis, 'scalars.json'), 'a') as log:
         if it % 2 == 0:
             log.write(json.dumps({'mIoU': base + seed + it,
                                   'step': it}) + '\n')
+            if a.val_metrics_dir and mode != 'no_val_metrics':
+                os.makedirs(a.val_metrics_dir, exist_ok=True)
+                m = base + seed
+                json.dump({'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1,
+                           'IoU.road': m + 10, 'IoU.pole': None,
+                           'IoU.car': m - 10},
+                          open(osp.join(a.val_metrics_dir,
+                                        f'iter_{it}.json'), 'w'))
             ckpt = osp.join(wd, f'iter_{it}.pth')
             open(ckpt, 'w').write('fake')
             open(pointer, 'w').write(ckpt)

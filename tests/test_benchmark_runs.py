@@ -165,8 +165,9 @@ def test_best_checkpoint_is_flagged_as_oracle_selection(tmp_path,
     assert rec['checkpoint']['iteration'] == 2 and rec['iterations'] == 4
     assert rec['checkpoint']['selection'] == 'best target-val mIoU'
     assert rec['checkpoint']['oracle_selection'] is True
-    tests = [c for c in calls(fake_calls) if c[1] == 'test']
-    assert {c[2] for c in tests} == {'best_mIoU_iter_2.pth'}
+    # the training's validation after iteration 2 evaluated that checkpoint
+    assert rec['checkpoint']['evaluated_by'] == 'training (validation)'
+    assert not [c for c in calls(fake_calls) if c[1] == 'test']
     md = (tmp_path / 'results' / 'mini' / 'leaderboard.md').read_text()
     assert '| CLST † | 1 |' in md and '(oracle selection' in md
 
@@ -337,3 +338,40 @@ def test_benchmark_killed_mid_run_resumes(tmp_path, fake_calls, capsys):
     assert rec['status'] == 'finished'
     assert rec['attempts'][0]['status'] == 'interrupted'
     assert rec['attempts'][0]['reason']['kind'] == 'lost'
+
+
+def test_metrics_come_from_the_training_validation(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(1, ))
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['checkpoint'] == dict(
+        path=rec['checkpoint']['path'], iteration=4,
+        selection='last iterate', oracle_selection=False,
+        evaluated_by='training (validation)')
+    assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 41.0, 'mIoU16': 40.0}
+    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0}
+    assert rec['test_time_s'] is None and 'test' not in rec['commands']
+    train_cmd = rec['commands']['train']
+    i = train_cmd.index('--val-metrics-dir')
+    assert train_cmd[i + 1] == osp.join(str(tmp_path / 'work' / 'mini'),
+                                        rec['run_id'], 'val_metrics')
+    assert not [c for c in calls(fake_calls) if c[1] == 'test']
+
+
+@pytest.mark.parametrize('why', ['no_val_metrics', 'test_differs'])
+def test_test_tool_evaluates_what_the_training_did_not(tmp_path, fake_calls,
+                                                        why):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'no_val_metrics' if why ==
+                              'no_val_metrics' else 'ok'})
+    if why == 'test_differs':
+        with open(tmp_path / 'configs' / 'clst' / 'mini.py', 'a') as f:
+            f.write("val_dataloader = dict(batch_size=1)\n"
+                    "test_dataloader = dict(batch_size=2)\n")
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['checkpoint']['evaluated_by'] == 'tools/test.py'
+    assert rec['metrics']['mIoU'] == 40.0 and rec['test_time_s'] > 0
+    assert [c[2] for c in calls(fake_calls) if c[1] == 'test'] == [
+        'iter_4.pth'
+    ]

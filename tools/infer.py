@@ -6,7 +6,7 @@ input, through mmseg's ``init_model`` / ``inference_model`` and
 Example::
 
     python tools/infer.py configs/clst/mini.py \
-        work_dirs/clst/mini/iter_1500.pth \
+        work_dirs/clst/mini/iter_500.pth \
         ~/.cache/clst_mmseg/mini-v2-seed0/target/leftImg8bit/val --out out/
 
 writes ``out/masks/<image>.png`` and ``out/overlays/<image>.png`` (a folder is
@@ -59,7 +59,8 @@ def main():
     args = parse_args()
     if not 0 < args.opacity <= 1:
         sys.exit(f'error: --opacity must be in (0, 1], got {args.opacity}')
-    import clst_mmseg  # noqa: F401  (compat layer + registration)
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
     from clst_mmseg.apis import (CheckpointMismatch, load_config,
                                  prepare_run, set_tool_threads)
     from clst_mmseg.apis.inference import load_segmentor, save_prediction

@@ -5,23 +5,14 @@ evaluator defines (e.g. mIoU16 and mIoU13 for SYNTHIA -> Cityscapes).
 Example::
 
     python tools/test.py configs/source_only/mini.py \
-        work_dirs/source_only/mini/iter_1500.pth
+        work_dirs/source_only/mini/iter_500.pth
 """
 import argparse
-import json
-import math
-import numbers
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
-                             load_config, one_line_errors, prepare_run,
-                             register_tool_hooks, set_tool_threads)
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -62,6 +53,18 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
+                                 load_config, one_line_errors, prepare_run,
+                                 register_tool_hooks, set_tool_threads)
+    from clst_mmseg.engine.hooks.val_metrics_json_hook import \
+        write_metrics_json
+
     set_tool_threads()
     try:
         if not osp.isfile(args.checkpoint):
@@ -105,20 +108,6 @@ def main():
             with one_line_errors():
                 write_metrics_json(metrics, args.metrics_json)
     close_distributed()
-
-
-def write_metrics_json(metrics: dict, path: str) -> None:
-    """Write the metrics dict (floats; NaN -> null) for other tools, e.g.
-    the benchmark's result records."""
-    clean = {}
-    for k, v in metrics.items():
-        if isinstance(v, numbers.Real):
-            v = float(v) if math.isfinite(float(v)) else None
-        clean[k] = v
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(clean, f, indent=1)
 
 
 if __name__ == '__main__':

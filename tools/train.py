@@ -10,17 +10,7 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import (apply_resume, check_work_dir, close_distributed,
-                             config_amp_error, enable_amp, load_config,
-                             one_line_errors, prepare_run,
-                             register_tool_hooks, set_tool_threads)
-from clst_mmseg.engine.hooks.non_finite_check_hook import \
-    ensure_non_finite_check
-from mmseg.registry import RUNNERS
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -44,6 +34,10 @@ def parse_args():
         action='store_true',
         help='skip the data check that runs before training')
     parser.add_argument(
+        '--val-metrics-dir',
+        help='write the metrics of every validation (per-class IoU, mIoU, '
+        'class subsets; NaN becomes null) to DIR/iter_<N>.json')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -63,6 +57,22 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import (apply_resume, check_work_dir,
+                                 close_distributed, config_amp_error,
+                                 enable_amp, load_config, one_line_errors,
+                                 prepare_run, register_tool_hooks,
+                                 set_tool_threads)
+    from clst_mmseg.engine.hooks import ValMetricsJSONHook
+    from clst_mmseg.engine.hooks.non_finite_check_hook import \
+        ensure_non_finite_check
+    from mmseg.registry import RUNNERS
+
     set_tool_threads()
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
@@ -85,6 +95,8 @@ def main():
             runner = RUNNERS.build(cfg)
         register_tool_hooks(runner)
         ensure_non_finite_check(runner)
+        if args.val_metrics_dir:
+            runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
         runner.train()
     close_distributed()
 

@@ -3,7 +3,6 @@ a checkpoint that does not load or fit or that another model or config
 wrote, a non-finite loss or weight, a
 folder that cannot be written (read-only, not creatable, disk full)."""
 import contextlib
-import errno
 import os
 import sys
 from typing import Iterator
@@ -12,20 +11,7 @@ from clst_mmseg.compat import CheckpointError
 from clst_mmseg.engine.hooks.checkpoint_identity_hook import \
     CheckpointMismatch
 from clst_mmseg.engine.hooks.non_finite_check_hook import NonFiniteError
-
-#: ``errno`` values of a write that failed because of the file system.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
-                errno.EPERM, errno.ENOTDIR, errno.EEXIST)
-
-
-def os_error_line(e: OSError) -> str:
-    """One line for a file-system error, naming the file."""
-    where = e.filename or 'a file'
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f'disk full while writing {where} ({e.strerror})'
-    if e.errno == errno.EROFS:
-        return f'cannot write {where}: read-only file system'
-    return f'{where}: {e.strerror or e}'
+from .os_errors import WRITE_ERRNOS, os_error_line  # noqa: F401
 
 
 def check_work_dir(path: str) -> None:

@@ -3,19 +3,20 @@ import argparse
 import os
 import os.path as osp
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import DictAction
 
-from clst_mmseg.apis.errors import os_error_line
+from clst_mmseg.apis.os_errors import os_error_line
 from .execute_local import parse_gpus, run_local, slots_for
 from .progress import Progress
 from .protocol_cards import protocol_summary
-from .publish import publish
 from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
 from .suite import SuiteError, load_suite, select
+from .suite_checks import format_duration
 
 DEFAULT_SUITE = 'configs/benchmarks/mini.py'
 _STATUS = dict(run='to run', reuse='done', retrain='retrain',
@@ -194,6 +195,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     plan[r.run_id], 'pending')
         print(progress.grid(), flush=True)
         print(progress.summary(), flush=True)
+        started = time.monotonic()
         try:
             if args.executor == 'local':
                 outcomes = run_local(todo, gpus=gpus,
@@ -222,7 +224,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'error: {os_error_line(e)}', file=sys.stderr)
             return 1
         print(progress.grid(), flush=True)
+        print(f'executed {len(todo)} run(s) in '
+              f'{format_duration(time.monotonic() - started)} (wall)',
+              flush=True)
         status = report_unfinished(runs, plan, outcomes, store)
+    from .publish import publish  # pandas, matplotlib: only for the tables
     try:
         publish(suite, store)
     except OSError as e:

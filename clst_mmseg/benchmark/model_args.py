@@ -51,10 +51,10 @@ def unaccepted_keys(model_cfg: Dict, keys: Iterable[str]
     Returns:
         list[tuple]: ``(key, class name, sorted accepted arguments)``.
     """
+    import clst_mmseg
+    clst_mmseg.register_all_modules()  # compat layer first, our models
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
-
-    import clst_mmseg  # noqa: F401  (registers our models)
     register_all_modules(init_default_scope=False)
     bad = []
     for key in keys:

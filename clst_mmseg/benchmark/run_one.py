@@ -2,8 +2,14 @@
 whatever machine calls it (the local executor's threads and the Slurm jobs
 share this code; only the submission differs).
 
-A run is ``tools/train.py`` then ``tools/test.py`` as subprocesses. Their
-console output goes to ``<work_dir>/train.log`` / ``test.log``. The record
+A run is ``tools/train.py`` as a subprocess. Its validation after the last
+iteration (and every ``val_interval``) evaluates the checkpoint the record
+names, and ``--val-metrics-dir`` makes it write those metrics to
+``<work_dir>/val_metrics/iter_<N>.json``, which the record takes. Only when
+the training did not evaluate that checkpoint as ``tools/test.py`` would
+(no validation at its iteration, or val and test dataloaders, evaluators or
+loops that differ) does ``tools/test.py`` evaluate it in a second process.
+Console output goes to ``<work_dir>/train.log`` (and ``test.log``). The record
 says ``running`` while they run, then ``finished``, ``failed`` (exception,
 NaN loss, non-zero exit, no checkpoint, evaluation failed) or
 ``interrupted`` (the training was killed by a signal or stopped by the
@@ -45,6 +51,8 @@ STOP = threading.Event()
 WATCH_S = 10.0
 #: Seconds a stopped child gets between SIGTERM and SIGKILL.
 TERM_GRACE_S = 30.0
+#: Folder of the work dir where the training writes its validation metrics.
+VAL_METRICS_DIR = 'val_metrics'
 
 _SUMMARY_KEYS = ('status', 'reason', 'started_at', 'finished_at', 'host',
                  'resumed', 'iterations', 'wall_time_s', 'metrics',
@@ -182,7 +190,11 @@ def _free_port() -> int:
 def train_command(spec: RunSpec, resume: bool) -> List[str]:
     """The training command line (torchrun when ``gpus_per_run`` > 1 on a
     GPU device)."""
-    args = [spec.train_script, spec.config, '--work-dir', spec.work_dir]
+    args = [
+        spec.train_script, spec.config, '--work-dir', spec.work_dir,
+        '--val-metrics-dir',
+        osp.join(spec.work_dir, VAL_METRICS_DIR)
+    ]
     if resume:
         args.append('--resume')
     if spec.gpus_per_run > 1 and spec.device != 'cpu':
@@ -382,6 +394,11 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
                    'best target-val mIoU'),
         oracle_selection=spec.checkpoint == 'best')
 
+    metrics = training_metrics(spec, rec['checkpoint']['iteration'])
+    if metrics is not None:
+        rec['checkpoint']['evaluated_by'] = 'training (validation)'
+        _set_metrics(rec, metrics)
+        return
     metrics_path = osp.join(spec.work_dir, 'metrics.json')
     if osp.exists(metrics_path):
         os.remove(metrics_path)
@@ -412,6 +429,12 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
         return
     with open(metrics_path) as f:
         metrics = json.load(f)
+    rec['checkpoint']['evaluated_by'] = 'tools/test.py'
+    _set_metrics(rec, metrics)
+
+
+def _set_metrics(rec: Dict, metrics: Dict) -> None:
+    """Finish ``rec`` with the evaluated checkpoint's metrics."""
     rec['metrics'] = {
         k: v for k, v in metrics.items() if not k.startswith('IoU.')
     }
@@ -419,6 +442,30 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
         k[4:]: v for k, v in metrics.items() if k.startswith('IoU.')
     }
     rec['status'] = 'finished'
+
+
+def _loop_args(loop_cfg: Optional[Dict]) -> Dict:
+    return {k: v for k, v in (loop_cfg or {}).items() if k != 'type'}
+
+
+def training_metrics(spec: RunSpec,
+                     iteration: Optional[int]) -> Optional[Dict]:
+    """The metrics the training's validation after ``iteration`` wrote
+    (``tools/train.py --val-metrics-dir``), or None when it wrote none or
+    when ``tools/test.py`` would evaluate differently: the resolved config's
+    val and test dataloaders, evaluators or loop arguments differ."""
+    cfg = spec.resolved_config or {}
+    if iteration is None or any(
+            cfg.get(f'val_{k}') != cfg.get(f'test_{k}')
+            for k in ('dataloader', 'evaluator')) or _loop_args(
+                cfg.get('val_cfg')) != _loop_args(cfg.get('test_cfg')):
+        return None
+    path = osp.join(spec.work_dir, VAL_METRICS_DIR, f'iter_{iteration}.json')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:

@@ -9,8 +9,6 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional
 
-from clst_mmseg.engine.hooks.non_finite_check_hook import MARKER
-
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
 
@@ -56,8 +54,9 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
     return None
 
 
-#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run.
-NON_FINITE_MARKER = MARKER
+#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run
+#: (defined here, the light side, and imported by the hook).
+NON_FINITE_MARKER = 'non_finite.json'
 
 
 def non_finite_marker(work_dir: str) -> Optional[Dict]:

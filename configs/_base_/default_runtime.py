@@ -1,7 +1,8 @@
 # Runtime shared by every config. `custom_imports` registers clst_mmseg's
-# datasets, models and hooks, so mmseg's own tools/train.py also runs these
-# configs; our tools import the package anyway.
-custom_imports = dict(imports=['clst_mmseg'], allow_failed_imports=False)
+# datasets, models and hooks (`import clst_mmseg` alone is light), so mmseg's
+# own tools/train.py also runs these configs.
+custom_imports = dict(
+    imports=['clst_mmseg.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
 env_cfg = dict(
     cudnn_benchmark=False,

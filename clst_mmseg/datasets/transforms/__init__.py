@@ -1,7 +1,8 @@
+from .cached_loading import CachedLoadAnnotations, CachedLoadImageFromFile
 from .eval_resolution import ResizeLabelsForEval
 from .geometry import UDA_META_KEYS, PackUDAInputs, RecordedRandomCrop
 
 __all__ = [
-    'PackUDAInputs', 'RecordedRandomCrop', 'ResizeLabelsForEval',
-    'UDA_META_KEYS'
+    'CachedLoadAnnotations', 'CachedLoadImageFromFile', 'PackUDAInputs',
+    'RecordedRandomCrop', 'ResizeLabelsForEval', 'UDA_META_KEYS'
 ]

@@ -7,9 +7,11 @@ from .rng_state_hook import RNGStateHook
 from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import TemporalEnsembleHook
 from .trajectory_hook import CheckpointTrajectoryHook
+from .val_metrics_json_hook import ValMetricsJSONHook
 
 __all__ = [
     'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
     'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
-    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook'
+    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook',
+    'ValMetricsJSONHook'
 ]

@@ -12,7 +12,8 @@ from mmseg.registry import HOOKS
 
 #: File the hook leaves in the work dir when it stops a run; the benchmark
 #: reads it to record the run as failed (diverged) with the iteration.
-MARKER = 'non_finite.json'
+from clst_mmseg.benchmark.workdir import NON_FINITE_MARKER as MARKER  # noqa
+
 
 
 class NonFiniteError(FloatingPointError):
