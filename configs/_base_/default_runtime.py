@@ -17,6 +17,8 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
-# Saves and restores the RNG states so that --resume continues exactly.
-custom_hooks = [dict(type='RNGStateHook')]
+# RNGStateHook saves and restores the RNG states so that --resume continues
+# exactly; WarmupCheckHook warns when a method's warm-up is >= max_iters.
+# A config that replaces custom_hooks restates both.
+custom_hooks = [dict(type='RNGStateHook'), dict(type='WarmupCheckHook')]
 tta_model = dict(type='SegTTAModel')

@@ -6,9 +6,5 @@ _base_ = [
 ]
 model = dict(
     segmentor={{_base_.segmentor}},
-    data_preprocessor={{_base_.data_preprocessor}},
-    # assumed: self-training starts after a quarter of the schedule (as
-    # configs/self_training), ramped up over the next 4k iterations
-    warmup_iters=10000,
-    st_rampup_iters=4000)
+    data_preprocessor={{_base_.data_preprocessor}})
 custom_hooks = {{_base_.clst_custom_hooks}}

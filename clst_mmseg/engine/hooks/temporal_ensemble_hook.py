@@ -11,9 +11,9 @@ from mmengine.structures import PixelData
 from mmseg.registry import HOOKS
 from torch import Tensor
 
+from clst_mmseg.models.utils import confidence_threshold
 from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
                                                      CompactEnsembleMemory,
-                                                     aug_to_cell_index,
                                                      sample_prediction)
 
 CHECKPOINT_KEY = 'temporal_ensemble'
@@ -34,9 +34,11 @@ class TemporalEnsembleHook(Hook):
       threshold or the class-balanced per-class thresholds computed over the
       whole memory, 255 elsewhere and where nothing is stored) and
       ``ensemble_seg`` (``label``: arg-max, 255 where nothing is stored;
-      ``conf``: its confidence), mapped from the image's own frame into its
-      augmented frame (scale, crop box, flip from its meta information;
-      nearest cell).
+      ``conf``: its confidence), read in the image's augmented frame (scale,
+      crop box, flip from its meta information) at input resolution with
+      :class:`SelfTraining`'s interpolation (bilinear, as logits), so CLST
+      without its contrastive term is self-training with ensemble labels.
+      Skipped while the model's warm-up lasts (``wants_ensemble_labels``).
     - ``after_train_iter``: the step's target softmax (left by the model,
       see ``CLST.pop_ensemble_feed``) is resampled into each image's frame
       and folded into the memory. Under DDP the (index, prediction,
@@ -115,24 +117,48 @@ class TemporalEnsembleHook(Hook):
             self.thresholds = self.memory.class_thresholds(
                 cfg['portion'], cfg.get('max_threshold'))
 
-    def pseudo_labels(self, index: int, geo: AugGeometry,
-                      cfg: dict) -> Tuple[Tensor, Tensor, Tensor]:
-        """Read one image's memory in its augmented frame.
+    def pseudo_labels(self, indices: List[int], geos: List[AugGeometry],
+                      shape: Tuple[int, int], cfg: dict,
+                      device=None) -> Tuple[Tensor, Tensor, Tensor]:
+        """Read a batch of images' memories in their augmented frames, at
+        input resolution, and select pseudo-labels as
+        :class:`SelfTraining` selects its network's (see
+        :meth:`CompactEnsembleMemory.read_in_aug_frame`).
+
+        Args:
+            indices (list[int]): Target image indices.
+            geos (list[AugGeometry]): Their augmentations.
+            shape (tuple[int, int]): (H, W) frame to fill.
+            cfg (dict): The selection (``model.pseudo_label_cfg``).
+            device (torch.device, optional): Where to compute.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: Selected labels (H, W) long (255
-            where not selected), arg-max labels (255 where nothing is
-            stored) and confidences (0 there), in the augmented frame.
+            tuple[Tensor, Tensor, Tensor]: Selected labels (N, H, W) long
+            (255 where not selected), arg-max labels (255 where nothing is
+            stored) and confidences (0 there).
         """
-        labels, conf, stored = self.memory.read(index)
-        iy, ix = aug_to_cell_index(geo, self.memory.size)
-        labels, conf, stored = labels[iy, ix], conf[iy, ix], stored[iy, ix]
+        probs, stored = self.memory.read_in_aug_frame(indices, geos, shape,
+                                                      device)
         if cfg['type'] == 'threshold':
-            keep = stored & (conf >= cfg['threshold'])
+            selected, conf = confidence_threshold(probs, cfg['threshold'])
+            argmax = probs.argmax(1)
         else:
-            keep = stored & (conf >= self.thresholds[labels])
-        argmax = labels.masked_fill(~stored, 255)
-        return argmax.masked_fill(~keep, 255), argmax, conf * stored
+            conf, argmax = probs.max(1)
+            # the thresholds are levels of the quantised confidences: a
+            # value interpolated to within half a level below one counts
+            th = self.thresholds.to(conf.device) - 0.5 / self.memory.levels
+            selected = argmax.masked_fill(conf < th[argmax], 255)
+        selected = selected.masked_fill(~stored, 255)
+        return (selected, argmax.masked_fill(~stored, 255),
+                conf * stored)
+
+    @staticmethod
+    def _device(model):
+        params = getattr(model, 'parameters', None)
+        if not callable(params):
+            return None
+        first = next(params(), None)
+        return None if first is None else first.device
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
@@ -140,15 +166,24 @@ class TemporalEnsembleHook(Hook):
         if (self.memory is None or not model.needs_ensemble
                 or not data_batch or 'target_data_samples' not in data_batch):
             return
+        wants = getattr(model, 'wants_ensemble_labels', None)
+        if wants is not None and not wants():
+            return  # warm-up: no term reads the labels yet
         cfg = model.pseudo_label_cfg
         self._update_thresholds(runner, cfg)
-        for sample in data_batch['target_data_samples']:
-            meta = sample.metainfo
-            selected, argmax, conf = self.pseudo_labels(
-                int(meta['sample_idx']), AugGeometry.from_meta(meta), cfg)
-            sample.gt_sem_seg = PixelData(data=selected[None])
-            sample.ensemble_seg = PixelData(label=argmax[None],
-                                            conf=conf[None])
+        samples = data_batch['target_data_samples']
+        metas = [s.metainfo for s in samples]
+        geos = [AugGeometry.from_meta(m) for m in metas]
+        shape = (max(g.img_shape[0] for g in geos),
+                 max(g.img_shape[1] for g in geos))
+        selected, argmax, conf = self.pseudo_labels(
+            [int(m['sample_idx']) for m in metas], geos, shape, cfg,
+            self._device(model))
+        for i, (sample, geo) in enumerate(zip(samples, geos)):
+            h, w = geo.img_shape
+            sample.gt_sem_seg = PixelData(data=selected[i:i + 1, :h, :w])
+            sample.ensemble_seg = PixelData(label=argmax[i:i + 1, :h, :w],
+                                            conf=conf[i:i + 1, :h, :w])
 
     # -- ensemble update ---------------------------------------------------
     @staticmethod

@@ -1,6 +1,6 @@
 """Base class of the UDA segmentors: an ordinary mmseg segmentor plus the
 training objective of a domain adaptation method."""
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.model import BaseModel
 from mmseg.registry import MODELS
@@ -77,6 +77,13 @@ class UDASegmentor(BaseModel):
             dict[str, Tensor]: Loss terms and logged values.
         """
         return self.segmentor.loss(inputs, data_samples)
+
+    def warmups(self) -> Dict[str, int]:
+        """The first iteration of each term that waits for a warm-up
+        (name -> iteration), for :class:`WarmupCheckHook`'s check against
+        ``max_iters`` at the start of training. The base class has none;
+        methods with a warm-up override it."""
+        return {}
 
     # mmseg's inference helpers call these on the model they are given.
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
