@@ -169,3 +169,72 @@ def test_wrong_model_or_dataset_fail_clearly():
     runner.train_dataloader.dataset = [1, 2]
     with pytest.raises(TypeError, match='UDADataset'):
         hook.before_train(runner)
+
+
+def _clst_mini_cfg():
+    from mmengine.config import Config
+
+    from conftest import ROOT
+    return Config.fromfile(f'{ROOT}/configs/clst/mini.py')
+
+
+@pytest.mark.parametrize('index,transform,line', [
+    (2, dict(type='RandomCrop', crop_size=(64, 64)),
+     'train_dataloader.dataset.target.pipeline[2]: RandomCrop does not '
+     'record its crop box, which TemporalEnsembleHook needs; use '
+     'RecordedRandomCrop (same arguments)'),
+    (4, dict(type='PackSegInputs'),
+     'train_dataloader.dataset.target.pipeline[4]: PackSegInputs drops the '
+     'sample index and crop box, which TemporalEnsembleHook needs; use '
+     'PackUDAInputs'),
+    (1, dict(type='RandomFlip', prob=0.5),
+     'train_dataloader.dataset.target.pipeline[2]: RandomResize comes '
+     'after a flip; TemporalEnsembleHook needs resize -> crop -> flip in '
+     'this order'),
+    (2, dict(type='RandomRotate', prob=0.5, degree=10),
+     'train_dataloader.dataset.target.pipeline[2]: RandomRotate is a '
+     'geometric transform TemporalEnsembleHook cannot undo; it maps resize '
+     '-> RecordedRandomCrop -> RandomFlip only'),
+])
+def test_a_target_pipeline_without_recorded_geometry_fails_before_training(
+        index, transform, line):
+    from clst_mmseg.apis import prepare_run
+    from clst_mmseg.engine.hooks import check_ensemble_pipeline
+    cfg = _clst_mini_cfg()
+    pipeline = cfg.train_dataloader.dataset.target.pipeline
+    check_ensemble_pipeline(cfg)  # the config as shipped passes
+    if transform['type'] in ('RandomCrop', 'PackSegInputs'):
+        pipeline[index] = transform  # replaces its recorded counterpart
+    else:
+        pipeline.insert(index, transform)
+    with pytest.raises(ValueError) as err:
+        prepare_run(cfg, verify=False)
+    assert str(err.value) == line
+    # the same pipeline without the ensemble hook is not checked
+    cfg.custom_hooks = [dict(type='RNGStateHook')]
+    check_ensemble_pipeline(cfg)
+
+
+def test_a_target_pipeline_must_end_with_pack_uda_inputs():
+    from clst_mmseg.engine.hooks import check_ensemble_pipeline
+    cfg = _clst_mini_cfg()
+    cfg.train_dataloader.dataset.target.pipeline.pop()
+    with pytest.raises(ValueError) as err:
+        check_ensemble_pipeline(cfg)
+    assert str(err.value) == (
+        'train_dataloader.dataset.target.pipeline: must end with '
+        'PackUDAInputs (it keeps the sample index and geometry '
+        'TemporalEnsembleHook needs), got RandomFlip')
+
+
+def test_every_shipped_clst_config_records_its_target_geometry():
+    import glob
+
+    from mmengine.config import Config
+
+    from clst_mmseg.engine.hooks import check_ensemble_pipeline
+    from conftest import ROOT
+    paths = glob.glob(f'{ROOT}/configs/clst/**/*.py', recursive=True)
+    assert len(paths) >= 9
+    for path in paths:
+        check_ensemble_pipeline(Config.fromfile(path))

@@ -7,6 +7,7 @@ from typing import Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
+from clst_mmseg.engine.hooks import check_ensemble_pipeline
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
 _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
@@ -80,6 +81,7 @@ def prepare_run(cfg: Config, verify: bool = True) -> None:
     the config names, and (unless ``verify`` is False) the data roots, labels
     and class counts (see :func:`verify_config`)."""
     check_model_types(cfg)
+    check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
     if verify:
         verify_config(cfg)
 

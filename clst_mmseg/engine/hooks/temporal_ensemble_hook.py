@@ -18,6 +18,85 @@ from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
 
 CHECKPOINT_KEY = 'temporal_ensemble'
 
+#: Transforms that lose what the ensemble needs -> the one to use instead.
+_UNRECORDED = {
+    'RandomCrop': ('does not record its crop box', 'RecordedRandomCrop '
+                   '(same arguments)'),
+    'PackSegInputs': ('drops the sample index and crop box', 'PackUDAInputs'),
+}
+#: Geometric transforms the ensemble can undo, in the order it needs.
+_GEOMETRY = dict(Resize='resize', RandomResize='resize',
+                 RandomChoiceResize='resize', RecordedRandomCrop='crop',
+                 RandomFlip='flip')
+_ORDER = ('resize', 'crop', 'flip')
+#: Geometric transforms it cannot undo.
+_UNSUPPORTED = ('RandomRotate', 'RandomRotFlip', 'RandomMosaic',
+                'RandomAffine')
+
+
+def _type_name(t) -> str:
+    return t.__name__ if isinstance(t, type) else str(t).split('.')[-1]
+
+
+def _pipelines(node, key: str):
+    """(config key, pipeline) of a dataset config and of the datasets it
+    wraps."""
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get('pipeline'), (list, tuple)):
+        yield f'{key}.pipeline', node['pipeline']
+    yield from _pipelines(node.get('dataset'), f'{key}.dataset')
+    for i, sub in enumerate(node.get('datasets') or []):
+        yield from _pipelines(sub, f'{key}.datasets.{i}')
+
+
+def check_ensemble_pipeline(cfg) -> None:
+    """Fail before training, with one line naming the transform to use,
+    when a config with :class:`TemporalEnsembleHook` has a target pipeline
+    that does not record the geometry the ensemble needs: mmseg's
+    ``RandomCrop`` (no crop box: the memory would be updated misaligned,
+    silently), ``PackSegInputs`` (no sample index), a last transform other
+    than ``PackUDAInputs``, a rotation or mosaic, or resize / crop / flip in
+    another order than resize -> crop -> flip.
+
+    Args:
+        cfg (Config | dict): The training config.
+
+    Raises:
+        ValueError: The first problem found.
+    """
+    hooks = cfg.get('custom_hooks') or []
+    if not any(isinstance(h, dict) and _type_name(h.get('type')) ==
+               'TemporalEnsembleHook' for h in hooks):
+        return
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    for key, pipeline in _pipelines(dataset.get('target'),
+                                    'train_dataloader.dataset.target'):
+        types = [_type_name(t.get('type')) for t in pipeline]
+        last = None
+        for i, name in enumerate(types):
+            where = f'{key}[{i}]: {name}'
+            if name in _UNRECORDED:
+                what, use = _UNRECORDED[name]
+                raise ValueError(f'{where} {what}, which TemporalEnsembleHook'
+                                 f' needs; use {use}')
+            if name in _UNSUPPORTED:
+                raise ValueError(f'{where} is a geometric transform '
+                                 'TemporalEnsembleHook cannot undo; it maps '
+                                 'resize -> RecordedRandomCrop -> RandomFlip'
+                                 ' only')
+            kind = _GEOMETRY.get(name)
+            if kind and last and _ORDER.index(kind) < _ORDER.index(last):
+                raise ValueError(f'{where} comes after a {last}; '
+                                 'TemporalEnsembleHook needs resize -> crop '
+                                 '-> flip in this order')
+            last = kind or last
+        if not types or types[-1] != 'PackUDAInputs':
+            raise ValueError(f'{key}: must end with PackUDAInputs (it keeps '
+                             'the sample index and geometry '
+                             'TemporalEnsembleHook needs), got '
+                             f'{types[-1] if types else "an empty pipeline"}')
+
 
 @HOOKS.register_module()
 class TemporalEnsembleHook(Hook):
