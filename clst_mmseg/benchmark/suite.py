@@ -30,7 +30,8 @@ NOT_METHODS = ('_base_', 'benchmarks')
 #: Every key a suite file may set, with its default.
 DEFAULTS: Dict[str, Any] = dict(
     tasks=None,  # required: list of task keys (configs/<method>/<task>.py)
-    methods=None,  # required: names, or dict(name, reference, title, config)
+    methods=None,  # required: names, or dict(name, reference, title, config,
+    #                                          overrides)
     seeds=None,  # required: list of ints
     overrides={},  # --cfg-options for every run (dotted keys or dicts)
     task_overrides={},  # task -> overrides for that task's runs only
@@ -72,6 +73,8 @@ class MethodEntry:
         reference (str, optional): Reference key in the reference table.
         tasks (tuple, optional): Restrict to these tasks (ablations).
         ablation_of (str, optional): Base method of an ablation.
+        overrides (dict): ``--cfg-options`` of this row's runs only (on
+            top of the suite's), e.g. one cell of a hyper-parameter grid.
     """
     name: str
     title: str
@@ -79,6 +82,7 @@ class MethodEntry:
     reference: Optional[str] = None
     tasks: Optional[Tuple[str, ...]] = None
     ablation_of: Optional[str] = None
+    overrides: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,10 +160,12 @@ def _method_entries(path: str, opts: Dict, root: str,
             _fail(path, 'methods: each entry is a method name or '
                   f'dict(name=..., reference=..., title=..., config=...), '
                   f'got {item!r}')
-        extra = set(item) - {'name', 'reference', 'title', 'config'}
+        extra = set(item) - {'name', 'reference', 'title', 'config',
+                             'overrides'}
         if extra:
             _fail(path, f'methods: entry {item["name"]!r}: unknown key(s) '
-                  f'{sorted(extra)}; allowed: name, reference, title, config')
+                  f'{sorted(extra)}; allowed: name, reference, title, '
+                  'config, overrides')
         name = item['name']
         if not _NAME.match(name):
             _fail(path, f'methods: bad method name {name!r} (letters, digits,'
@@ -174,7 +180,9 @@ def _method_entries(path: str, opts: Dict, root: str,
         entries.append(
             MethodEntry(name=name, title=item.get('title')
                         or titles.get(name, name), config=config,
-                        reference=item.get('reference', name)))
+                        reference=item.get('reference', name),
+                        overrides=_cli(path, f'methods: {name!r}: overrides',
+                                       item.get('overrides', {}))))
     return entries
 
 
@@ -355,8 +363,9 @@ def load_suite(path: str,
             if not osp.isfile(config):
                 _fail(path, f'missing config {config} for method {m.name!r} '
                       f'on task {task!r}')
+            run_overrides = {**overrides, **m.overrides}
             try:
-                resolved = resolve_config(config, overrides)
+                resolved = resolve_config(config, run_overrides)
             except Exception as e:
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
@@ -364,13 +373,13 @@ def load_suite(path: str,
             max_iters = (resolved.get('train_cfg') or {}).get('max_iters')
             for seed in seeds:
                 run_id = make_run_id(task, m.name, chash, seed)
-                cli = to_cli({**overrides, 'randomness.seed': seed})
+                cli = to_cli({**run_overrides, 'randomness.seed': seed})
                 runs.append(
                     RunSpec(
                         run_id=run_id, task=task, method=m.name, seed=seed,
                         config=_abs(config), config_display=config,
                         config_hash=chash, cfg_options=cli,
-                        overrides=dict(overrides),
+                        overrides=dict(run_overrides),
                         resolved_config=hashed_config(resolved),
                         work_dir=osp.join(work_root, task, run_id),
                         results_dir=results_dir, train_script=train_script,
