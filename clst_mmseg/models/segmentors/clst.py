@@ -416,6 +416,7 @@ class CLST(UDASegmentor):
         out = self.contrastive_loss(emb_s, src_labels, emb_t, tgt_labels)
         losses = {
             'cl.loss': out['loss'] * weight,
+            'cl.nce': out['loss'].detach(),  # before the schedule's weight
             'cl.pos_sim': out['pos_sim'],
             'cl.neg_sim': out['neg_sim'],
             'cl.anchors': out['anchors'],
@@ -462,7 +463,8 @@ class CLST(UDASegmentor):
             dict[str, Tensor]: ``decode.*`` / ``aux.*`` (source), and when
             the target half is given ``st.loss_ce``, ``st.kept`` (fraction
             of target pixels with a pseudo-label), ``st.weight``,
-            ``cl.loss``, ``cl.pos_sim``, ``cl.neg_sim``, ``cl.anchors``,
+            ``cl.loss``, ``cl.nce`` (the InfoNCE before ``cl_weight`` and
+            the ramp), ``cl.pos_sim``, ``cl.neg_sim``, ``cl.anchors``,
             ``cl.dist.<class>`` (source-target distance of the memory
             centroids), ``cl.weight``.
         """
