@@ -20,7 +20,7 @@ FAST = [
     'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3',
     'default_hooks.checkpoint.max_keep_ckpts=5',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',
-    'randomness.seed=3', 'model.warmup_iters=2', 'model.st_rampup_iters=0',
+    'randomness.seed=3', 'model.warmup_ratio=0.34',
     'custom_hooks.1.log_interval=1'
 ]
 
@@ -38,8 +38,12 @@ def test_clst_trains_fills_the_ensemble_and_tests(tmp_path, mini_data_dir):
     run = _train(tmp_path, mini_data_dir)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
-    for key in ('st.loss_ce', 'cl.loss', 'cl.pos_sim', 'ens.filled'):
+    for key in ('st.loss_ce', 'cl.loss', 'cl.nce', 'cl.pos_sim',
+                'ens.filled'):
         assert key in log, key
+    # the warm-up ratio followed the shortened schedule (0.34 of 6)
+    assert ('CLST: self-training from iteration 2, contrastive term from '
+            'iteration 2 of 6') in log
     ckpt = _load(tmp_path / 'iter_6.pth')
     codes = ckpt['temporal_ensemble']['memory']['codes']
     assert codes.shape == (500, 16, 16) and codes.dtype == torch.int16
