@@ -11,7 +11,6 @@ from mmengine.structures import PixelData
 from mmseg.registry import HOOKS
 from torch import Tensor
 
-from clst_mmseg.models.utils import confidence_threshold
 from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
                                                      CompactEnsembleMemory,
                                                      sample_prediction)
@@ -218,11 +217,11 @@ class TemporalEnsembleHook(Hook):
         """
         probs, stored = self.memory.read_in_aug_frame(indices, geos, shape,
                                                       device)
+        conf, argmax = probs.max(dim=1)
         if cfg['type'] == 'threshold':
-            selected, conf = confidence_threshold(probs, cfg['threshold'])
-            argmax = probs.argmax(1)
+            # = confidence_threshold(probs, threshold), SelfTraining's
+            selected = argmax.masked_fill(conf < cfg['threshold'], 255)
         else:
-            conf, argmax = probs.max(1)
             # the thresholds are levels of the quantised confidences: a
             # value interpolated to within half a level below one counts
             th = self.thresholds.to(conf.device) - 0.5 / self.memory.levels
