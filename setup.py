@@ -26,7 +26,8 @@ setup(
     description='CLST and UDA baselines for semantic segmentation on '
     'mmsegmentation 1.x: a reproducibility benchmark harness',
     packages=find_packages(include=['clst_mmseg', 'clst_mmseg.*']),
-    package_data={'clst_mmseg': ['datasets/*.csv', 'benchmark/*.csv']},
+    package_data={'clst_mmseg': ['datasets/*.csv', 'benchmark/*.csv',
+                               'benchmark/*.json']},
     python_requires='>=3.10,<3.13',
     install_requires=[
         'torch>=2.6,<2.15',

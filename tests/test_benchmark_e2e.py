@@ -17,8 +17,8 @@ FAST = {
     'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
     'param_scheduler.0.end': 2, 'default_hooks.checkpoint.interval': 2,
     'default_hooks.logger.interval': 1, 'train_dataloader.batch_size': 2,
-    'val_dataloader.dataset.indices': 8, 'val_dataloader.batch_size': 8,
-    'test_dataloader.dataset.indices': 8, 'test_dataloader.batch_size': 8,
+    '+val_dataloader.dataset.indices': 8, 'val_dataloader.batch_size': 8,
+    '+test_dataloader.dataset.indices': 8, 'test_dataloader.batch_size': 8,
 }
 
 

@@ -19,7 +19,8 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
+                             load_config, one_line_errors, prepare_run)
 
 
 def parse_args():
@@ -68,7 +69,8 @@ def main():
                           args.launcher)
         if args.work_dir is None:
             cfg.work_dir = osp.join(cfg.work_dir, 'test')
-        prepare_run(cfg, verify=not args.no_verify)
+        prepare_run(cfg, verify=not args.no_verify, train=False)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
@@ -86,15 +88,18 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with one_line_errors():
+        runner = Runner.from_cfg(cfg)
+        check_fits(runner.model, args.checkpoint)  # keys, shapes, finite
+        metrics = runner.test()
     if runner.rank == 0:
         means = {k: v for k, v in metrics.items()
                  if k.startswith('mIoU') or k in ('aAcc', 'mAcc')}
         print('summary: ' + ', '.join(f'{k} {v:.2f}' for k, v in
                                       means.items()))
         if args.metrics_json:
-            write_metrics_json(metrics, args.metrics_json)
+            with one_line_errors():
+                write_metrics_json(metrics, args.metrics_json)
     close_distributed()
 
 

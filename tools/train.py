@@ -16,7 +16,10 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from clst_mmseg.apis import (apply_resume, check_work_dir, close_distributed,
+                             load_config, one_line_errors, prepare_run)
+from clst_mmseg.engine.hooks.non_finite_check_hook import \
+    ensure_non_finite_check
 from mmseg.registry import RUNNERS
 
 
@@ -62,6 +65,7 @@ def main():
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
         prepare_run(cfg, verify=not args.no_verify)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
@@ -75,13 +79,15 @@ def main():
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    with one_line_errors():
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        ensure_non_finite_check(runner)
+        runner.train()
     close_distributed()
 
 

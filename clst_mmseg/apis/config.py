@@ -8,6 +8,9 @@ from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
+from .config_checks import check_config, merge_cfg_options
+
+from .pretrained_check import check_pretrained_weights
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
 _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
@@ -22,7 +25,9 @@ def load_config(path: str,
 
     Args:
         path (str): Config file.
-        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        cfg_options (dict, optional): ``--cfg-options`` overrides; each key
+            must exist in the config unless written ``+key`` (see
+            :func:`~.config_checks.merge_cfg_options`).
         work_dir (str, optional): ``--work-dir``; otherwise the config's
             ``work_dir`` or ``./work_dirs/<config name>``.
         launcher (str): Job launcher. Defaults to 'none'.
@@ -34,8 +39,7 @@ def load_config(path: str,
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -75,13 +79,19 @@ def check_model_types(cfg: Config) -> None:
                            f"registered in mmseg's MODELS){hint}")
 
 
-def prepare_run(cfg: Config, verify: bool = True) -> None:
+def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     """Checks to run before building a runner, so that bad input fails with a
     one-line message before anything is trained or written: the model types
-    the config names, and (unless ``verify`` is False) the data roots, labels
-    and class counts (see :func:`verify_config`)."""
+    the config names, out-of-range values and unknown model-part arguments
+    (see :func:`~.config_checks.check_config`), for a training (``train``)
+    its pretrained weights files (see :func:`check_pretrained_weights`), and
+    (unless ``verify`` is False) the data roots, labels and class counts
+    (see :func:`verify_config`)."""
     check_model_types(cfg)
-    check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
+    check_config(cfg)
+    if train:  # testing loads a trained checkpoint instead
+        check_pretrained_weights(cfg)
+        check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
     if verify:
         verify_config(cfg)
 

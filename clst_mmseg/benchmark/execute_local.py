@@ -69,7 +69,8 @@ def run_local(runs: Sequence[RunSpec],
               retrain: bool = False,
               progress: Optional[Progress] = None,
               heartbeat_s: float = 60.0,
-              cpu_jobs: int = 1) -> List[Outcome]:
+              cpu_jobs: int = 1,
+              retry_diverged: bool = False) -> List[Outcome]:
     """Execute runs here, one per device group at a time.
 
     Ctrl-C (or SIGTERM) stops the runs in flight; they are recorded as
@@ -83,6 +84,8 @@ def run_local(runs: Sequence[RunSpec],
         cpu_jobs (int): Without ``gpus``: runs at once; CPU runs get
             ``OMP_NUM_THREADS`` = cores // cpu_jobs.
         retrain (bool): Train finished runs again.
+        retry_diverged (bool): Retry runs that failed with a non-finite
+            loss or weight.
         progress (Progress, optional): Progress view to update.
         heartbeat_s (float): Seconds between two progress lines while
             nothing changes.
@@ -109,7 +112,8 @@ def run_local(runs: Sequence[RunSpec],
             elif spec.device == 'cpu':  # GPU runs keep torchrun's default
                 env = {'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
             progress.set(spec, 'running')
-            out = execute(spec, retrain=retrain, env=env)
+            out = execute(spec, retrain=retrain, env=env,
+                          retry_diverged=retry_diverged)
             note = ''
             if out.state == 'finished':
                 m = out.record.get('metrics') or {}

@@ -5,11 +5,12 @@ import os
 import os.path as osp
 from typing import Callable, Dict, List, Sequence
 
+from .protocol_cards import cards_link_line
 from .references import DEFAULT_PATH, load_references
 from .report import (comparisons, leaderboard, records_frame, task_classes,
                      task_metrics)
 from .store import ResultsStore
-from .suite import Suite
+from .suite import REPO_ROOT, Suite
 from .tables import comparison_lines, html_page, latex, markdown
 
 
@@ -77,6 +78,14 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
         hw.add(dev)
     if hw:
         lines.append('Hardware: ' + '; '.join(sorted(hw)) + '.')
+    left_out = [
+        f'{r.get("method")}/s{r.get("seed")} {r.get("status")} '
+        f'({(r.get("reason") or {}).get("kind")}: '
+        f'{(r.get("reason") or {}).get("message")})'
+        for r in records if r.get('status') in ('failed', 'interrupted')
+    ]
+    if left_out:  # a diverged seed is not silently missing from a mean
+        lines.append('Not in the table: ' + '; '.join(left_out) + '.')
     return lines
 
 
@@ -114,6 +123,7 @@ def publish(suite: Suite, store: ResultsStore,
         footer = provenance_lines(task_records, len(task_runs))
         out_dir = osp.join(suite.results_dir, task)
         os.makedirs(out_dir, exist_ok=True)
+        footer += [ln for ln in [cards_link_line(out_dir, REPO_ROOT)] if ln]
         stem = osp.join(out_dir, suite.report_name)
         images = plot_all(sub, task_records, board, metrics, classes, title,
                           stem)

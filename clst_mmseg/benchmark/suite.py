@@ -336,9 +336,9 @@ def load_suite(path: str,
         base_overrides.update(
             _cli(path, '--cfg-options', dict(extra_overrides)))
     if opts['checkpoint'] == 'best':
-        base_overrides.update({
-            'default_hooks.checkpoint.save_best': 'mIoU',
-            'default_hooks.checkpoint.rule': 'greater'
+        base_overrides.update({  # new keys of CheckpointHook's config
+            '+default_hooks.checkpoint.save_best': 'mIoU',
+            '+default_hooks.checkpoint.rule': 'greater'
         })
     train_script = _abs(opts['train_script']
                         or osp.join(REPO_ROOT, 'tools', 'train.py'))

@@ -5,6 +5,7 @@ import base64
 import html as _html
 import math
 import os.path as osp
+import re
 from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
@@ -46,9 +47,29 @@ def _memory(mb: float, kind: str) -> str:
     return f'{mb / 1024:.2f} GB {label}'.strip()
 
 
+#: Marks the protocol-matched (paper's protocol) figure.
+MATCHED = '‡'
+NO_REFERENCE = 'no comparable reference'
+
+
 def has_paper(board: pd.DataFrame, metric: str) -> bool:
     col = f'{metric}_paper'
     return col in board and board[col].notna().any()
+
+
+def has_matched(board: pd.DataFrame, metric: str) -> bool:
+    col = f'{metric}_matched_mean'
+    return col in board and board[col].notna().any()
+
+
+def _no_reference(r, metric: str) -> bool:
+    return bool(r.get(f'{metric}_no_reference', False))
+
+
+def _inits(board: pd.DataFrame) -> List[str]:
+    if 'init' not in board:
+        return []
+    return sorted({i for i in board['init'] if isinstance(i, str) and i})
 
 
 def main_table(board: pd.DataFrame,
@@ -64,8 +85,13 @@ def main_table(board: pd.DataFrame,
     header = ['Method', 'Seeds']
     for m in metrics:
         header.append(m)
+        if has_matched(board, m):
+            header.append(f'{m} paper protocol')
         if has_paper(board, m):
             header += ['Paper', 'Δ']
+    with_init = len(_inits(board)) > 1
+    if with_init:
+        header.append('Init')
     header += ['Iterations', f'{unit}-h/run', 'Peak memory']
     rows = []
     for _, r in board.iterrows():
@@ -73,9 +99,17 @@ def main_table(board: pd.DataFrame,
         cells = [title, str(r['n_seeds'])]
         for m in metrics:
             cells.append(fmt_score(r[f'{m}_mean'], r[f'{m}_std']))
+            if has_matched(board, m):
+                matched = fmt_score(r[f'{m}_matched_mean'],
+                                    r[f'{m}_matched_std'])
+                cells.append(matched if matched == DASH else
+                             f'{matched} {MATCHED}')
             if has_paper(board, m):
-                cells += [fmt_num(r[f'{m}_paper']),
-                          fmt_num(r[f'{m}_delta'], sign=True)]
+                paper = (NO_REFERENCE if _no_reference(r, m) else
+                         fmt_num(r[f'{m}_paper'], 'g'))
+                cells += [paper, fmt_num(r[f'{m}_delta'], sign=True)]
+        if with_init:
+            cells.append(r['init'] or DASH)
         cells += [
             DASH if _nan(r['iterations']) else str(int(r['iterations'])),
             _hours(r['device_hours']),
@@ -113,8 +147,12 @@ def sources(board: pd.DataFrame, metrics: Sequence[str]) -> List[str]:
     for _, r in board.iterrows():
         for m in metrics:
             if f'{m}_source' in r and r[f'{m}_source']:
-                out.append(f'{r["title"]}, {m}: {r[f"{m}_paper"]:.1f} '
+                out.append(f'{r["title"]}, {m}: {r[f"{m}_paper"]:g} '
                            f'({r[f"{m}_source"]})')
+            elif _no_reference(r, m):
+                out.append(f'{r["title"]}, {m}: {NO_REFERENCE} (no '
+                           'published number for the variant its config '
+                           'runs)')
     return out
 
 
@@ -130,6 +168,15 @@ def notes(board: pd.DataFrame) -> List[str]:
                    '(oracle selection, uses target labels).')
     else:
         out.append('Every run is evaluated at its last iterate.')
+    if any(c.endswith('_matched_mean') and board[c].notna().any()
+           for c in board.columns):
+        out.append(f'{MATCHED} the paper\'s protocol: the best validation '
+                   'snapshot of each run (target labels choose the '
+                   'checkpoint: oracle selection); Δ compares it with the '
+                   'paper.')
+    inits = _inits(board)
+    if len(inits) == 1:
+        out.append(f'Initialisation (every row): {inits[0]}.')
     return out
 
 
@@ -222,6 +269,11 @@ def latex(title: str, task: str, board: pd.DataFrame,
     return '\n'.join(lines) + '\n'
 
 
+def _md_links(text: str) -> str:
+    """Markdown links ``[text](url)`` of an escaped line as HTML anchors."""
+    return re.sub(r'\[([^\]]+)\]\(([^)\s]+)\)', r'<a href="\2">\1</a>', text)
+
+
 def _html_table(header, rows, roles) -> str:
     out = ['<table>', '<thead><tr>' + ''.join(
         f'<th>{_html.escape(h)}</th>' for h in header) + '</tr></thead>',
@@ -273,7 +325,7 @@ def html_page(title: str, board: pd.DataFrame, metrics: Sequence[str],
     if src:
         parts += ['<h2>Paper numbers</h2>', '<ul>'] + [
             f'<li>{_html.escape(s)}</li>' for s in src] + ['</ul>']
-    parts += [f'<p class="note">{_html.escape(n)}</p>'
+    parts += [f'<p class="note">{_md_links(_html.escape(n))}</p>'
               for n in list(notes(board)) + list(footer)]
     parts.append('</body></html>')
     return '\n'.join(parts) + '\n'

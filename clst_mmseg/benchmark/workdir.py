@@ -4,9 +4,12 @@ object per line), checkpoints and the console log."""
 import glob
 import json
 import math
+import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
+
+from clst_mmseg.engine.hooks.non_finite_check_hook import MARKER
 
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
@@ -51,6 +54,49 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
                 return dict(iter=e.get('iter', e.get('step')), key=key,
                             value=str(value))
     return None
+
+
+#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run.
+NON_FINITE_MARKER = MARKER
+
+
+def non_finite_marker(work_dir: str) -> Optional[Dict]:
+    """The marker ``NonFiniteCheckHook`` wrote when it stopped the training
+    (``where``: ``loss`` or ``weights``, ``iter``, ``key``, ``value``).
+
+    Returns:
+        dict | None: The marker's content.
+    """
+    try:
+        with open(osp.join(work_dir, NON_FINITE_MARKER)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def set_aside_marker(work_dir: str) -> None:
+    """Rename an earlier attempt's marker (``non_finite.previous.json``)
+    before an attempt resumes in the same work dir, so that only this
+    attempt's marker counts (no clock comparison: work dirs may live on
+    network file systems)."""
+    path = osp.join(work_dir, NON_FINITE_MARKER)
+    if osp.exists(path):
+        os.replace(path, path[:-len('.json')] + '.previous.json')
+
+
+def last_activity(work_dir: str) -> Optional[float]:
+    """The newest modification time of any file in the work dir (the end
+    of an attempt whose process died without saying when), or None."""
+    newest = None
+    for folder, _, files in os.walk(work_dir):
+        for name in files:
+            try:
+                t = osp.getmtime(osp.join(folder, name))
+            except OSError:
+                continue
+            newest = t if newest is None else max(newest, t)
+    return newest
 
 
 def val_curve(entries: List[Dict]) -> List[Dict]:

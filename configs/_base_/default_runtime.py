@@ -22,3 +22,8 @@ randomness = dict(seed=0, deterministic=False)
 # A config that replaces custom_hooks restates both.
 custom_hooks = [dict(type='RNGStateHook'), dict(type='WarmupCheckHook')]
 tta_model = dict(type='SegTTAModel')
+# A training whose config names a local pretrained weights file that is
+# missing stops before it starts (clst_mmseg/apis/pretrained_check.py);
+# True trains from random initialisation instead (smoke tests, debugging).
+# The run record and the leaderboard show the init actually used.
+allow_random_init = False

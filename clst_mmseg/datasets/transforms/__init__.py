@@ -1,3 +1,7 @@
+from .eval_resolution import ResizeLabelsForEval
 from .geometry import UDA_META_KEYS, PackUDAInputs, RecordedRandomCrop
 
-__all__ = ['PackUDAInputs', 'RecordedRandomCrop', 'UDA_META_KEYS']
+__all__ = [
+    'PackUDAInputs', 'RecordedRandomCrop', 'ResizeLabelsForEval',
+    'UDA_META_KEYS'
+]

@@ -375,6 +375,7 @@ class CLST(UDASegmentor):
             labels = labels.long()
         else:
             labels = self._online_pseudo_labels(target_inputs)
+        self.record_pseudo_labels(labels, samples)  # diagnostics only
         logits = resize(logits, size=shape, mode='bilinear',
                         align_corners=self.segmentor.align_corners)
         return {

@@ -183,6 +183,9 @@ class DACS(UDASegmentor):
         src_labels = torch.stack(
             [s.gt_sem_seg.data[0] for s in data_samples]).long()
         masks = class_mix_masks(src_labels)
+        # diagnostics: the teacher's labels where they enter the mixed loss
+        self.record_pseudo_labels(pl_labels.masked_fill(masks, 255),
+                                  target_data_samples)
         mixed = mix(masks, inputs, target_inputs)
         if self.mix_augment is not None:
             mixed = self.mix_augment(mixed)

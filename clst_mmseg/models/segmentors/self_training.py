@@ -231,12 +231,8 @@ class SelfTraining(UDASegmentor):
         self.local_iter += 1
         if target_inputs is None or step < self.warmup_end():
             return losses
-        was_training = self.segmentor.training
-        self.segmentor.eval()
-        with torch.no_grad():
-            probs = full_res_logits(self.segmentor, target_inputs).softmax(1)
-        self.segmentor.train(was_training)
-        labels = self.select(probs)
+        labels = self.target_pseudo_labels(target_inputs, target_data_samples)
+        self.record_pseudo_labels(labels, target_data_samples)
         student_in = (self.target_augment(target_inputs)
                       if self.target_augment is not None else target_inputs)
         logits = full_res_logits(self.segmentor, student_in)
@@ -244,3 +240,18 @@ class SelfTraining(UDASegmentor):
             logits, labels)
         losses['st.kept'] = (labels != 255).float().mean()
         return losses
+
+    def target_pseudo_labels(self, target_inputs: Tensor,
+                             target_data_samples: SampleList) -> Tensor:
+        """The step's pseudo-labels: the current network (eval mode, no
+        gradient) on the plain target batch, selected by :meth:`select`.
+
+        Returns:
+            Tensor: (N, H, W) long at the input size, 255 where unlabelled.
+        """
+        was_training = self.segmentor.training
+        self.segmentor.eval()
+        with torch.no_grad():
+            probs = full_res_logits(self.segmentor, target_inputs).softmax(1)
+        self.segmentor.train(was_training)
+        return self.select(probs)

@@ -36,6 +36,7 @@ class UDASegmentor(BaseModel):
         segmentor = dict(segmentor)
         segmentor.pop('data_preprocessor', None)
         self.segmentor = MODELS.build(segmentor)
+        self._pseudo_labels: Optional[dict] = None
 
     @property
     def num_classes(self) -> int:
@@ -49,6 +50,7 @@ class UDASegmentor(BaseModel):
                 target_data_samples: Optional[SampleList] = None):
         """mmengine's forward: ``loss``, ``predict`` or ``tensor``."""
         if mode == 'loss':
+            self._pseudo_labels = None  # a record belongs to one step
             return self.loss(inputs, data_samples, target_inputs,
                              target_data_samples)
         if mode == 'predict':
@@ -84,6 +86,40 @@ class UDASegmentor(BaseModel):
         ``max_iters`` at the start of training. The base class has none;
         methods with a warm-up override it."""
         return {}
+
+    # -- pseudo-labels, exposed for diagnostics (no method reads them) -----
+    def record_pseudo_labels(
+            self, labels: Tensor,
+            target_data_samples: Optional[SampleList]) -> None:
+        """Keep the pseudo-labels this step trains on, for
+        :meth:`last_pseudo_labels`. Methods call it from :meth:`loss`.
+
+        Args:
+            labels (Tensor): (N, H, W) integer labels in the frame of the
+                (padded) target batch, 255 where a pixel has none.
+            target_data_samples (list[SegDataSample]): The target samples
+                they belong to (their meta information holds the dataset
+                index and the augmentation). Without them (direct calls)
+                nothing is kept.
+        """
+        if target_data_samples is None:
+            return
+        self._pseudo_labels = dict(
+            labels=labels.detach(),
+            metainfo=[s.metainfo for s in target_data_samples])
+
+    def last_pseudo_labels(self) -> Optional[dict]:
+        """The pseudo-labels the last training step trained on, or None (no
+        step yet, a warm-up step, or a method without pseudo-labels).
+
+        Returns:
+            dict | None: ``labels`` ((N, H, W), 255 = no label, in the
+            padded augmented frame of the target batch) and ``metainfo``
+            (one dict per target sample: ``sample_idx``, ``ori_shape``,
+            ``img_shape``, ``scale_factor``, ``crop_bbox``, ``flip``,
+            ``flip_direction``).
+        """
+        return self._pseudo_labels
 
     # mmseg's inference helpers call these on the model they are given.
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
