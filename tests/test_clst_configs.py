@@ -89,18 +89,18 @@ def test_a_suite_row_can_carry_its_own_overrides(tmp_path):
     text = open(path).read()
     assert "methods = ['source_only', 'clst']" in text
     row = ("dict(name='clst-w2', config='{cfgs}/clst/{{task}}.py', "
-           "overrides={{'model.cl_weight': 2.0}})").format(
+           "overrides={{'fake.base': 2.0}})").format(
                cfgs=osp.join(str(tmp_path), 'configs'))
     grid = tmp_path / 'grid.py'
     grid.write_text(text.replace("methods = ['source_only', 'clst']",
                                  f"methods = ['source_only', 'clst', {row}]"))
     suite = load_suite(str(grid))
     runs = {r.method: r for r in suite.runs if r.seed == 0}
-    assert 'model.cl_weight=2.0' in runs['clst-w2'].cfg_options
-    assert runs['clst-w2'].overrides['model.cl_weight'] == 2.0
-    assert 'model.cl_weight=2.0' not in runs['clst'].cfg_options
+    assert 'fake.base=2.0' in runs['clst-w2'].cfg_options
+    assert runs['clst-w2'].overrides['fake.base'] == 2.0
+    assert 'fake.base=2.0' not in runs['clst'].cfg_options
     assert runs['clst-w2'].config_hash == config_hash(
-        resolve_config(runs['clst'].config, {'model.cl_weight': 2.0}))
+        resolve_config(runs['clst'].config, {'fake.base': 2.0}))
     bad = tmp_path / 'bad.py'
     bad.write_text(text.replace(
         "methods = ['source_only', 'clst']",

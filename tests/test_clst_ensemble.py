@@ -13,6 +13,7 @@ import clst_mmseg  # noqa: F401
 from clst_mmseg.models.utils import class_balanced_thresholds
 from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
                                                      CompactEnsembleMemory,
+                                                     aug_to_cell_index,
                                                      cityscapes_sized_bytes,
                                                      image_to_aug_grid,
                                                      sample_prediction)
@@ -70,6 +71,17 @@ def test_geometry_tensor_round_trip_and_defaults():
     assert AugGeometry.from_tensor(geo.to_tensor()) == geo
     with pytest.raises(KeyError, match='PackUDAInputs'):
         AugGeometry.from_meta(dict(img_shape=(3, 3)))
+
+
+def test_cell_lookup_of_a_plain_and_a_flipped_image():
+    geo = AugGeometry((8, 8), (1.0, 1.0), (0, 0), (8, 8), None)
+    iy, ix = aug_to_cell_index(geo, (4, 4))
+    assert iy[:, 0].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert ix[0].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    flipped = AugGeometry((8, 8), (1.0, 1.0), (0, 0), (8, 8), 'horizontal')
+    assert aug_to_cell_index(flipped, (4, 4))[1][0].tolist() == [
+        3, 3, 2, 2, 1, 1, 0, 0
+    ]
 
 
 def test_grid_of_a_cropped_upscaled_view():

@@ -10,7 +10,7 @@ from clst_mmseg.benchmark import workdir as wd
 from clst_mmseg.benchmark.store import ResultsStore
 from clst_mmseg.benchmark.suite import load_suite
 from conftest import ROOT
-from test_benchmark_fakes import make_suite
+from test_benchmark_fakes import make_suite, valid_record
 
 spec = importlib.util.spec_from_file_location(
     'plot_clst_contrastive',
@@ -52,10 +52,10 @@ def test_contrastive_plots_from_a_suite_s_records(tmp_path, capsys):
     suite = load_suite(path)
     store = ResultsStore(suite.results_dir)
     for run in suite.runs:
-        store.write(dict(run_id=run.run_id, task=run.task, method=run.method,
-                         seed=run.seed, status='finished',
-                         train_curve=(_curve(run.seed, 0.1) if run.method ==
-                                      'clst' else [])))
+        store.write(valid_record(
+            run.run_id, task=run.task, method=run.method, seed=run.seed,
+            train_curve=(_curve(run.seed, 0.1) if run.method == 'clst' else
+                         [])))
     records = [store.read(r.task, r.run_id) for r in suite.runs]
     frame = tool.contrastive_frame(records, {'clst': 'CLST',
                                              'source_only': 'Source only'})

@@ -38,6 +38,7 @@ def _run_hook(model, max_iters, caplog):
 @pytest.mark.parametrize('config,kind,terms', [
     ('configs/clst/mini.py', 'CLST', ['self-training', 'contrastive term']),
     ('configs/self_training/mini.py', 'SelfTraining', ['self-training']),
+    ('configs/self_training_cb/mini.py', 'CBST', ['self-training']),
 ])
 def test_a_warm_up_past_the_schedule_is_one_warning_line(
         config, kind, terms, caplog):

@@ -18,4 +18,5 @@ custom_hooks = [
     # mini images are all 64x64 (their own frame): label 50 at a time
     dict(type='CBSTRoundHook', pipeline={{_base_.cbst_label_pipeline}},
          label_scale=None, batch_size=50),
+    dict(type='WarmupCheckHook'),
 ]

@@ -61,6 +61,7 @@ custom_hooks = [
         # gta2cs.py)
         label_scale=0.5,
         batch_size=1),
+    dict(type='WarmupCheckHook'),
 ]
 # Trained on crops of the full-resolution frame (scales 0.5-1.5), the
 # network is evaluated on full-resolution images, as crst_seg.py test()

@@ -186,6 +186,30 @@ def aug_to_memory_grid(geos: Sequence[AugGeometry],
     return torch.stack(grids).float()
 
 
+def aug_to_cell_index(geo: AugGeometry,
+                      size: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    """The cell (nearest, by containment) under every pixel of the
+    augmented image, for integer maps kept per image (CBST's label store);
+    the ensemble's pseudo-labels interpolate instead
+    (:func:`aug_to_memory_grid`).
+
+    The mapping is separable, so it is returned as broadcastable index
+    vectors: ``cells[iy, ix]`` gives an (H, W) map, (H, W) being
+    ``geo.img_shape``.
+
+    Returns:
+        tuple[Tensor, Tensor]: Row indices (H, 1) and column indices
+        (1, W), long.
+    """
+    hc, wc = geo.img_shape
+    y0, x0 = geo.aug_to_image(torch.arange(hc, dtype=torch.float64),
+                              torch.arange(wc, dtype=torch.float64))
+    (h0, w0), (h, w) = geo.ori_shape, size
+    iy = torch.floor((y0 + 0.5) * (h / h0)).long().clamp_(0, h - 1)
+    ix = torch.floor((x0 + 0.5) * (w / w0)).long().clamp_(0, w - 1)
+    return iy.view(-1, 1), ix.view(1, -1)
+
+
 def sample_prediction(probs: Tensor, geo: AugGeometry, size: Sequence[int],
                       input_shape: Sequence[int]) -> Tuple[Tensor, Tensor]:
     """Resample one prediction of the augmented input onto the image's

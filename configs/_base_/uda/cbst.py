@@ -48,4 +48,5 @@ cbst_custom_hooks = [
     dict(type='RNGStateHook'),
     dict(type='CBSTRoundHook', pipeline=cbst_label_pipeline,
          label_scale=None, batch_size=1),
+    dict(type='WarmupCheckHook'),
 ]
