@@ -13,7 +13,8 @@ report (``<results_dir>/<task>/<report_name>``).
 Example::
 
     python tools/plot_clst_contrastive.py configs/benchmarks/ablations.py
-    python tools/plot_clst_contrastive.py configs/benchmarks/clst_sensitivity.py
+    python tools/plot_clst_contrastive.py \
+        configs/benchmarks/clst_sensitivity.py
 """
 import argparse
 import os
