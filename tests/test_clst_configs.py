@@ -1,17 +1,14 @@
 """CLST's configs and suites: CLST without its contrastive term is
 self-training with ensemble labels (the configs agree on everything else),
-the ablation and sensitivity suites plan the runs they promise, and a
-suite row's own --cfg-options reach its runs."""
+and the ablation and sensitivity suites plan the runs they promise."""
 import os
 import os.path as osp
 
-import pytest
 from mmengine.config import Config
 
-from clst_mmseg.benchmark.identity import config_hash, resolve_config
-from clst_mmseg.benchmark.suite import SuiteError, load_suite
+from clst_mmseg.benchmark.identity import resolve_config
+from clst_mmseg.benchmark.suite import load_suite
 from conftest import ROOT
-from test_benchmark_fakes import make_suite
 
 
 def _cfg(path):
@@ -82,29 +79,3 @@ def test_sensitivity_suite_is_a_3x3_grid_around_the_default():
     base = _cfg('configs/clst/mini.py')['model']
     assert (base['cl_weight'], base['contrastive_loss']['temperature']) == (
         0.1, 0.1)
-
-
-def test_a_suite_row_can_carry_its_own_overrides(tmp_path):
-    path = make_suite(str(tmp_path))
-    text = open(path).read()
-    assert "methods = ['source_only', 'clst']" in text
-    row = ("dict(name='clst-w2', config='{cfgs}/clst/{{task}}.py', "
-           "overrides={{'fake.base': 2.0}})").format(
-               cfgs=osp.join(str(tmp_path), 'configs'))
-    grid = tmp_path / 'grid.py'
-    grid.write_text(text.replace("methods = ['source_only', 'clst']",
-                                 f"methods = ['source_only', 'clst', {row}]"))
-    suite = load_suite(str(grid))
-    runs = {r.method: r for r in suite.runs if r.seed == 0}
-    assert 'fake.base=2.0' in runs['clst-w2'].cfg_options
-    assert runs['clst-w2'].overrides['fake.base'] == 2.0
-    assert 'fake.base=2.0' not in runs['clst'].cfg_options
-    assert runs['clst-w2'].config_hash == config_hash(
-        resolve_config(runs['clst'].config, {'fake.base': 2.0}))
-    bad = tmp_path / 'bad.py'
-    bad.write_text(text.replace(
-        "methods = ['source_only', 'clst']",
-        "methods = [dict(name='clst', overrides=[1])]"))
-    with pytest.raises(SuiteError, match=r"methods: 'clst': overrides must "
-                       'be a dict'):
-        load_suite(str(bad))

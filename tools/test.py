@@ -5,7 +5,7 @@ evaluator defines (e.g. mIoU16 and mIoU13 for SYNTHIA -> Cityscapes).
 Example::
 
     python tools/test.py configs/source_only/mini.py \
-        work_dirs/mini/iter_2000.pth
+        work_dirs/source_only/mini/iter_1500.pth
 """
 import argparse
 import json
@@ -20,7 +20,8 @@ from mmengine.runner import Runner
 
 import clst_mmseg  # noqa: F401  (compat layer + registration)
 from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
-                             load_config, one_line_errors, prepare_run)
+                             load_config, one_line_errors, prepare_run,
+                             register_tool_hooks, set_tool_threads)
 
 
 def parse_args():
@@ -61,6 +62,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    set_tool_threads()
     try:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
@@ -79,6 +81,7 @@ def main():
         hook = cfg.default_hooks.visualization
         hook.draw = True
         hook.show = False
+        hook.interval = 1  # every sample tested (mmseg's default: 1 in 50)
         cfg.visualizer.save_dir = args.show_dir
     if args.tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -90,6 +93,7 @@ def main():
 
     with one_line_errors():
         runner = Runner.from_cfg(cfg)
+        register_tool_hooks(runner)
         check_fits(runner.model, args.checkpoint)  # keys, shapes, finite
         metrics = runner.test()
     if runner.rank == 0:

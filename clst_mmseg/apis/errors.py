@@ -1,5 +1,6 @@
 """One line instead of a traceback for the failures a user can act on:
-a checkpoint that does not load or fit, a non-finite loss or weight, a
+a checkpoint that does not load or fit or that another model or config
+wrote, a non-finite loss or weight, a
 folder that cannot be written (read-only, not creatable, disk full)."""
 import contextlib
 import errno
@@ -8,6 +9,8 @@ import sys
 from typing import Iterator
 
 from clst_mmseg.compat import CheckpointError
+from clst_mmseg.engine.hooks.checkpoint_identity_hook import \
+    CheckpointMismatch
 from clst_mmseg.engine.hooks.non_finite_check_hook import NonFiniteError
 
 #: ``errno`` values of a write that failed because of the file system.
@@ -50,7 +53,7 @@ def one_line_errors() -> Iterator[None]:
     and exit status 1; anything else keeps its traceback."""
     try:
         yield
-    except (CheckpointError, NonFiniteError) as e:
+    except (CheckpointError, CheckpointMismatch, NonFiniteError) as e:
         _close_distributed()
         sys.exit(f'error: {e}')
     except OSError as e:

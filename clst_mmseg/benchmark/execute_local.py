@@ -1,13 +1,13 @@
 """Local execution: runs one after another, or in parallel across GPUs
 (one run per device group) or CPU slots (cores split between them)."""
 import concurrent.futures as cf
-import os
 import queue
 import signal
 import subprocess
 import threading
 from typing import List, Optional, Sequence
 
+from ..apis.threads import cpu_threads
 from .progress import Progress
 from .run_one import STOP, Outcome, execute
 from .spec import RunSpec
@@ -39,14 +39,6 @@ def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
         raise ValueError(f"--gpus: expected 'all' or distinct device ids "
                          f"like '0,1,2', got {text!r}")
     return ids
-
-
-def cpu_threads(jobs: int) -> int:
-    """Threads per run when ``jobs`` CPU runs share this machine's cores
-    (more threads than cores in total makes every run many times slower)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(
-        os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return max(1, cores // max(1, jobs))
 
 
 def slots_for(gpus: Optional[List[str]],

@@ -7,8 +7,10 @@ from mmengine.config import Config
 
 from clst_mmseg.apis.config_checks import check_values, merge_cfg_options
 
-#: Keys that say where or how a run is launched, not what it trains.
-_NOT_HASHED = ('work_dir', 'launcher')
+#: Keys that say where or how a run is launched, logged or loaded, not
+#: what it trains (switching TensorBoard on keeps the finished runs).
+_NOT_HASHED = ('work_dir', 'launcher', 'visualizer',
+               'allow_checkpoint_mismatch')
 
 
 def resolve_config(path: str,
@@ -51,7 +53,7 @@ def _canonical(value: Any) -> Any:
 
 def hashed_config(resolved: Dict) -> Dict:
     """The part of a resolved config that identifies what is trained: all
-    of it but the work dir, the launcher and the seed (seeds of one method
+    of it but :data:`_NOT_HASHED` and the seed (seeds of one method
     share a configuration; the seed is part of the run id instead).
 
     Args:

@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
 from .initialisation import init_used
-from .provenance import git_info, hardware, versions
+from .provenance import (git_info, hardware, portable_command, repo_relative,
+                         versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -143,10 +144,14 @@ def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     return out
 
 
+#: The repository this package lives in: record paths are relative to it.
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def _display(path: str) -> str:
-    """Paths inside the current folder are recorded relative to it."""
-    rel = osp.relpath(path)
-    return path if rel.startswith('..') else rel
+    """Paths are recorded relative to the repository (see
+    :func:`~.provenance.repo_relative`)."""
+    return repo_relative(path, _REPO)
 
 
 def _compute_time(wall: float, attempts: List[Dict]) -> float:
@@ -314,7 +319,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     wd.set_aside_marker(spec.work_dir)
     train_log = osp.join(spec.work_dir, 'train.log')
     cmd = train_command(spec, resume)
-    rec['commands'] = dict(train=cmd)
+    rec['commands'] = dict(train=portable_command(cmd, _REPO))
     train = _run_child(cmd, train_log, env, lock_fd, stop, spec.work_dir)
     entries = wd.read_scalars(spec.work_dir)
     log_text = _read(train_log)
@@ -331,10 +336,13 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['config_verified'] = _verify_config(spec)
     rec['init'] = init_used(spec.resolved_config or {}, log_text)
     gpu_mem = wd.peak_gpu_memory_mb(entries)
-    rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
-        train.maxrss_mb
-    rec['peak_memory_kind'] = ('gpu_allocated'
-                               if gpu_mem is not None else 'host_rss')
+    # what training adds (GPU: allocated; CPU: RSS growth), not the ~1 GB
+    # process total every method shares; the total where neither is logged
+    growth = wd.peak_rss_growth_mb(entries)
+    rec['peak_memory_mb'], rec['peak_memory_kind'] = (
+        (gpu_mem, 'gpu_allocated') if gpu_mem is not None else
+        (growth, 'host_rss_growth') if growth is not None else
+        (train.maxrss_mb, 'host_rss'))
     err = wd.error_summary(log_text)
     nan = wd.non_finite_marker(spec.work_dir) or train.nan or \
         wd.first_nan_loss(entries)
@@ -379,13 +387,13 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     if osp.exists(metrics_path):
         os.remove(metrics_path)
     cmd = test_command(spec, ckpt)
-    rec['commands']['test'] = cmd
+    rec['commands']['test'] = portable_command(cmd, _REPO)
     test_log = osp.join(spec.work_dir, 'test.log')
     test = _run_child(cmd, test_log, env, lock_fd, stop)
     rec['test_time_s'] = test.wall_s
     rec['wall_time_s'] = train.wall_s + test.wall_s
     rec['peak_host_rss_mb'] = max(train.maxrss_mb, test.maxrss_mb)
-    if gpu_mem is None:
+    if rec['peak_memory_kind'] == 'host_rss':
         rec['peak_memory_mb'] = rec['peak_host_rss_mb']
     if test.stopped or test.returncode < 0:
         _fail(rec, 'interrupted', 'stopped' if test.stopped else 'killed',
@@ -421,10 +429,12 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
         seed=spec.seed, status='running', reason=None,
         suite=_display(spec.suite) if spec.suite else None,
-        config=spec.config_display or _display(spec.config),
+        config=_display(spec.config),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
-        git=git_info(repo, exclude=spec.results_dir), versions=versions(),
+        git=git_info(repo, exclude=spec.results_dir,
+                     diff_dir=osp.join(spec.results_dir, spec.task, 'diffs')),
+        versions=versions(),
         hardware=hardware(), devices=None, started_at=now(),
         finished_at=None, host=socket.gethostname(), pid=os.getpid(),
         resumed=resume, max_iters=spec.max_iters, iterations=None,

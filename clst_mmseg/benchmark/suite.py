@@ -30,11 +30,15 @@ NOT_METHODS = ('_base_', 'benchmarks')
 #: Every key a suite file may set, with its default.
 DEFAULTS: Dict[str, Any] = dict(
     tasks=None,  # required: list of task keys (configs/<method>/<task>.py)
-    methods=None,  # required: names, or dict(name, reference, title, config,
-    #                                          overrides)
+    methods=None,  # required: names, or dict(name, reference, title, config)
     seeds=None,  # required: list of ints
+    # where a method's config for a task is ({configs_root}, {method},
+    # {task}); e.g. 'my_tasks/{task}/{method}.py' keeps a new task's
+    # configs in one folder instead of one file per method folder
+    config_pattern='{configs_root}/{method}/{task}.py',
     overrides={},  # --cfg-options for every run (dotted keys or dicts)
     task_overrides={},  # task -> overrides for that task's runs only
+    method_overrides={},  # method -> overrides for that method's runs only
     ablations=None,  # dict(method='clst', dir='configs/clst/ablations',
     #                      task='mini')
     checkpoint='last',  # or 'best' (best on target val = oracle selection)
@@ -73,8 +77,6 @@ class MethodEntry:
         reference (str, optional): Reference key in the reference table.
         tasks (tuple, optional): Restrict to these tasks (ablations).
         ablation_of (str, optional): Base method of an ablation.
-        overrides (dict): ``--cfg-options`` of this row's runs only (on
-            top of the suite's), e.g. one cell of a hyper-parameter grid.
     """
     name: str
     title: str
@@ -82,7 +84,6 @@ class MethodEntry:
     reference: Optional[str] = None
     tasks: Optional[Tuple[str, ...]] = None
     ablation_of: Optional[str] = None
-    overrides: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,29 +161,29 @@ def _method_entries(path: str, opts: Dict, root: str,
             _fail(path, 'methods: each entry is a method name or '
                   f'dict(name=..., reference=..., title=..., config=...), '
                   f'got {item!r}')
-        extra = set(item) - {'name', 'reference', 'title', 'config',
-                             'overrides'}
+        extra = set(item) - {'name', 'reference', 'title', 'config'}
         if extra:
             _fail(path, f'methods: entry {item["name"]!r}: unknown key(s) '
-                  f'{sorted(extra)}; allowed: name, reference, title, '
-                  'config, overrides')
+                  f'{sorted(extra)}; allowed: name, reference, title, config')
         name = item['name']
         if not _NAME.match(name):
             _fail(path, f'methods: bad method name {name!r} (letters, digits,'
                   ' "_", "." and "-" only)')
         config = item.get('config')
         if config is None:
-            if not osp.isdir(osp.join(root, name)) or name in NOT_METHODS:
+            pattern = opts['config_pattern']
+            if pattern == DEFAULTS['config_pattern'] and (
+                    not osp.isdir(osp.join(root, name))
+                    or name in NOT_METHODS):
                 _fail(path, f'unknown method {name!r} (no folder '
                       f'{osp.join(root, name)}/); known methods: '
                       f'{_known_methods(root)}')
-            config = osp.join(root, name, '{task}.py')
+            config = pattern.replace('{configs_root}', root).replace(
+                '{method}', name)
         entries.append(
             MethodEntry(name=name, title=item.get('title')
                         or titles.get(name, name), config=config,
-                        reference=item.get('reference', name),
-                        overrides=_cli(path, f'methods: {name!r}: overrides',
-                                       item.get('overrides', {}))))
+                        reference=item.get('reference', name)))
     return entries
 
 
@@ -204,10 +205,26 @@ def _ablation_entries(path: str, spec: Any, tasks: List[str],
         _fail(path, f'ablations: no <name>.py config in {folder}')
     base_title = titles.get(base, base)
     return [
-        MethodEntry(name=f'{base}-{n}', title=f'{base_title} ({n})',
+        MethodEntry(name=f'{base}-{n}',
+                    title=_display_name(path, osp.join(folder, f'{n}.py'))
+                    or f'{base_title} ({n})',
                     config=osp.join(folder, f'{n}.py'), reference=None,
                     tasks=(task, ), ablation_of=base) for n in names
     ]
+
+
+def _display_name(path: str, config: str) -> Optional[str]:
+    """The ``display_name`` an ablation config gives its leaderboard row
+    (None: the row is named after the file)."""
+    try:
+        name = Config.fromfile(config, import_custom_modules=False).get(
+            'display_name')
+    except Exception as e:
+        _fail(path, f'ablation config {config} does not load: {e}')
+    if name is not None and not isinstance(name, str):
+        _fail(path, f'{config}: display_name must be a string, got '
+              f'{name!r}')
+    return name
 
 
 def _comparisons(path: str, opts: Dict,
@@ -293,18 +310,25 @@ def load_suite(path: str,
     if not isinstance(opts['gpus_per_run'], int) or opts['gpus_per_run'] < 1:
         _fail(path, f'gpus_per_run must be an int >= 1, got '
               f'{opts["gpus_per_run"]!r}')
-    for key in ('task_titles', 'method_titles', 'slurm', 'task_overrides'):
+    for key in ('task_titles', 'method_titles', 'slurm', 'task_overrides',
+                'method_overrides'):
         if not isinstance(opts[key], dict):
             _fail(path, f'{key} must be a dict, got {opts[key]!r}')
+    if not isinstance(opts['config_pattern'], str) or '{task}' not in \
+            opts['config_pattern']:
+        _fail(path, "config_pattern must be a string with '{task}' (and "
+              f"'{{method}}'), got {opts['config_pattern']!r}")
 
     root = opts['configs_root']
     if not osp.isdir(root):
         _fail(path, f'configs_root {root!r} is not a folder')
-    known_tasks = _known_tasks(root)
-    for task in tasks:
-        if task not in known_tasks:
-            _fail(path, f'unknown task {task!r} (no {root}/<method>/{task}.py'
-                  f' for any method); known tasks: {known_tasks}')
+    if opts['config_pattern'] == DEFAULTS['config_pattern']:
+        known_tasks = _known_tasks(root)
+        for task in tasks:
+            if task not in known_tasks:
+                _fail(path, f'unknown task {task!r} (no {root}/<method>/'
+                      f'{task}.py for any method); known tasks: '
+                      f'{known_tasks}')
     for task in opts['task_overrides']:
         if task not in tasks:
             _fail(path, f'task_overrides: {task!r} is not in tasks {tasks}')
@@ -317,6 +341,10 @@ def load_suite(path: str,
         if m.name in seen:
             _fail(path, f'duplicate method {m.name!r} in methods/ablations')
         seen.add(m.name)
+    for name in opts['method_overrides']:
+        if name not in seen:
+            _fail(path, f'method_overrides: {name!r} is not a method of the '
+                  f'suite {sorted(seen)}')
 
     ref_path = opts['references'] or DEFAULT_REFERENCES
     try:
@@ -363,12 +391,23 @@ def load_suite(path: str,
             if not osp.isfile(config):
                 _fail(path, f'missing config {config} for method {m.name!r} '
                       f'on task {task!r}')
-            run_overrides = {**overrides, **m.overrides}
+            run_overrides = dict(overrides)
+            run_overrides.update(
+                _cli(path, f'method_overrides[{m.name!r}]',
+                     opts['method_overrides'].get(m.name, {})))
             try:
                 resolved = resolve_config(config, run_overrides)
             except Exception as e:
+                if 'not a key of the config' in str(e):
+                    # a model.* key the method's model does not take: say so
+                    # (and where to set it) rather than "not a key"
+                    _check_model_overrides(path, m.name, config,
+                                           resolve_config(config, {}),
+                                           run_overrides)
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
+            _check_model_overrides(path, m.name, config, resolved,
+                                   run_overrides)
             chash = config_hash(resolved)
             max_iters = (resolved.get('train_cfg') or {}).get('max_iters')
             for seed in seeds:
@@ -395,6 +434,24 @@ def load_suite(path: str,
         options=opts, results_dir=results_dir, work_dir=work_root,
         report_name=opts['report_name'],
         comparisons=_comparisons(path, opts, entries))
+
+
+def _check_model_overrides(path: str, method: str, config: str,
+                           resolved: Dict, overrides: Dict) -> None:
+    """Stop when an override sets a ``model.*`` key that the model class
+    of this method's config does not take (see :mod:`.model_args`)."""
+    keys = [k.lstrip('+') for k in overrides
+            if k.lstrip('+').startswith('model.')]
+    if not keys:
+        return
+    from .model_args import unaccepted_keys
+    bad = unaccepted_keys(resolved.get('model') or {}, keys)
+    if bad:
+        key, cls, _ = bad[0]
+        _fail(path, f'override {key}: {cls} (the model of {config}, method '
+              f'{method!r}) takes no {key.rsplit(".", 1)[1]!r}; set it only '
+              f"for the methods that have it: method_overrides=dict(<method>"
+              f"={{'{key}': ...}})")
 
 
 def _names(run: RunSpec) -> List[str]:

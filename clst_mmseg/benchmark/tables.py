@@ -40,11 +40,17 @@ def _hours(x: float) -> str:
     return f'{x:.3f}' if x < 1 else f'{x:.1f}'
 
 
+#: How each kind of peak memory is labelled in the tables.
+MEMORY_LABELS = {'gpu_allocated': 'GPU', 'host_rss_growth': 'RSS growth',
+                 'host_rss': 'RSS'}
+
+
 def _memory(mb: float, kind: str) -> str:
     if _nan(mb):
         return DASH
-    label = {'gpu_allocated': 'GPU', 'host_rss': 'RSS'}.get(kind, kind)
-    return f'{mb / 1024:.2f} GB {label}'.strip()
+    label = MEMORY_LABELS.get(kind, kind)
+    size = f'{mb:.0f} MB' if mb < 1000 else f'{mb / 1024:.2f} GB'
+    return f'{size} {label}'.strip()
 
 
 #: Marks the protocol-matched (paper's protocol) figure.
@@ -163,6 +169,12 @@ def notes(board: pd.DataFrame) -> List[str]:
         out.append('Rows in italics are context, not adaptation methods: '
                    'the source-only baseline and the oracle (trained on '
                    'target labels, an upper bound).')
+    kinds = set(','.join(board['peak_memory_kind'].dropna()).split(','))
+    if kinds & {'gpu_allocated', 'host_rss_growth'}:
+        out.append('Peak memory is what training adds: CUDA memory '
+                   'allocated on GPUs, growth of the process\'s resident '
+                   'set from the start of training on the CPU (not the '
+                   'process total that every method shares).')
     if board['oracle_selection'].any():
         out.append('† evaluated at the best checkpoint on target val '
                    '(oracle selection, uses target labels).')

@@ -149,6 +149,15 @@ def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
     return float(max(values)) if values else None
 
 
+def peak_rss_growth_mb(entries: List[Dict]) -> Optional[float]:
+    """Max of the host memory growth during training that
+    ``MemoryGrowthHook`` logs (``host_rss_growth_mb``; one per attempt);
+    None if no attempt logged it."""
+    values = [e['host_rss_growth_mb'] for e in entries
+              if _finite(e.get('host_rss_growth_mb'))]
+    return float(max(values)) if values else None
+
+
 def last_train_iter(entries: List[Dict]) -> Optional[int]:
     its = [int(e['iter']) for e in entries if _finite(e.get('iter'))]
     return max(its) if its else None

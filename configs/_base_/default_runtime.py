@@ -16,6 +16,10 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# --resume / load_from / tools/test.py of a checkpoint that another model type
+# or config wrote stops with one line naming what differs; True loads it
+# anyway (mmengine then loads the weights whose names match).
+allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False)
 # RNGStateHook saves and restores the RNG states so that --resume continues
 # exactly; WarmupCheckHook warns when a method's warm-up is >= max_iters.

@@ -4,9 +4,10 @@
 # selection: the grid is scored on target-val mIoU, so no value is taken
 # from it; configs/_base_/uda/clst.py keeps the a-priori choice. The default
 # cell is the plain `clst` row (same run ids as in
-# configs/benchmarks/ablations.py, so its runs are reused); the other cells
-# are per-row --cfg-options of configs/clst/mini.py. Written as
-# results/mini/clst_sensitivity.{md,tex,csv,html}.
+# configs/benchmarks/ablations.py, so its runs are reused); every other cell
+# is a row of configs/clst/mini.py with its own method_overrides. Written as
+# results/mini/clst_sensitivity.{md,tex,csv,html}; the contrastive term's
+# curves with tools/plot_clst_contrastive.py <this file>.
 _base_ = ['./_base_/default.py']
 tasks = ['mini']
 task_titles = dict(
@@ -17,13 +18,17 @@ methods = [
 ] + [
     dict(name=f'clst-w{w}-t{t}',
          title=f'CLST (cl_weight {w}, temperature {t})',
-         config='configs/clst/{task}.py',
-         overrides={
-             'model.cl_weight': w,
-             'model.contrastive_loss.temperature': t
-         }) for w in (0.01, 0.1, 1.0) for t in (0.05, 0.1, 0.5)
-    if (w, t) != (0.1, 0.1)
+         config='configs/clst/{task}.py') for w in (0.01, 0.1, 1.0)
+    for t in (0.05, 0.1, 0.5) if (w, t) != (0.1, 0.1)
 ]
+method_overrides = {
+    f'clst-w{w}-t{t}': {
+        'model.cl_weight': w,
+        'model.contrastive_loss.temperature': t
+    }
+    for w in (0.01, 0.1, 1.0) for t in (0.05, 0.1, 0.5)
+    if (w, t) != (0.1, 0.1)
+}
 baselines = ['clst']
 upper_bounds = []
 seeds = [0, 1, 2]

@@ -1,5 +1,5 @@
 # The default suite of tools/benchmark.py: every method on the built-in mini
-# task x 3 seeds, on the CPU (2-4 min per run, two at a time). A method key
+# task x 3 seeds, on the CPU (two runs at a time). A method key
 # is a configs/ folder and picks its paper row
 # (clst_mmseg/benchmark/reference_numbers.csv) by the same key; other rows
 # take a dict, e.g.

@@ -1,13 +1,17 @@
 from .cbst_round_hook import CBSTRoundHook
+from .checkpoint_identity_hook import CheckpointIdentityHook
+from .memory_growth_hook import MemoryGrowthHook
 from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
+from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import (TemporalEnsembleHook,
                                      check_ensemble_pipeline)
 from .warmup_check_hook import WarmupCheckHook
 
 __all__ = [
-    'CBSTRoundHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
-    'RNGStateHook', 'TemporalEnsembleHook', 'WarmupCheckHook',
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
+    'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
+    'SmokeProbeHook', 'TemporalEnsembleHook', 'WarmupCheckHook',
     'check_ensemble_pipeline'
 ]

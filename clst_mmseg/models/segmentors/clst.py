@@ -414,7 +414,12 @@ class CLST(UDASegmentor):
         tgt_labels = self._target_centroid_labels(logits_t, target_samples,
                                                   input_shape,
                                                   emb_t.shape[-2:])
-        out = self.contrastive_loss(emb_s, src_labels, emb_t, tgt_labels)
+        # centroids in float32 under mixed precision: the memory centroids
+        # are float32 buffers, and a class mean over many pixels loses
+        # digits in float16
+        with torch.autocast(emb_s.device.type, enabled=False):
+            out = self.contrastive_loss(emb_s.float(), src_labels,
+                                        emb_t.float(), tgt_labels)
         losses = {
             'cl.loss': out['loss'] * weight,
             'cl.nce': out['loss'].detach(),  # before the schedule's weight

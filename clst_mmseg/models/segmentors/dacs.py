@@ -154,7 +154,10 @@ class DACS(UDASegmentor):
             a scalar tensor: the fraction of pixels with confidence >=
             ``pseudo_threshold`` over the whole batch.
         """
-        probs = full_res_logits(self.teacher.model, target_inputs).softmax(1)
+        # float32 confidences under mixed precision (the threshold is
+        # 0.968: a bfloat16 probability has steps of 0.004 there)
+        probs = full_res_logits(self.teacher.model,
+                                target_inputs).float().softmax(1)
         conf, labels = probs.max(dim=1)
         weight = (conf >= self.pseudo_threshold).float().mean()
         return labels, weight

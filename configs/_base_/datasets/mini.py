@@ -48,3 +48,24 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='SubsetIoUMetric')
 test_evaluator = val_evaluator
+# mmseg.apis.init_model / inference_model read `test_pipeline` (without its
+# LoadAnnotations).
+test_pipeline = val_pipeline
+# tools/test.py --tta: mmseg's SegTTAModel averages the softmax of every
+# view, each scale x {as is, horizontally flipped}. Scale ratios: mmseg 1.x's
+# Cityscapes TTA ratios (configs/_base_/datasets/cityscapes.py), here of the
+# 64x64 input.
+tta_scale_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale_factor=r, keep_ratio=True)
+             for r in tta_scale_ratios],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]

@@ -5,3 +5,5 @@
 # docs/methods/clst.md lists what else differs.
 _base_ = ['../mini.py']
 model = dict(cl_weight=0.0)
+# row title in the ablation leaderboard
+display_name = 'CLST without the contrastive term (= ensemble self-training)'

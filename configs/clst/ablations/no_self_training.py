@@ -3,3 +3,5 @@
 # warm-up on).
 _base_ = ['../mini.py']
 model = dict(st_weight=0.0)
+# row title in the ablation leaderboard
+display_name = 'CLST without self-training (contrast only)'
