@@ -48,8 +48,10 @@ def test_clst_trains_fills_the_ensemble_and_tests(tmp_path, mini_data_dir):
     codes = ckpt['temporal_ensemble']['memory']['codes']
     assert codes.shape == (500, 16, 16) and codes.dtype == torch.int16
     assert (codes != 0).any()
+    # the model as trained (the checkpoint's identity is checked)
     out = _run(['tools/test.py', CONFIG, str(tmp_path / 'iter_6.pth'),
-                '--work-dir', str(tmp_path / 'test')], mini_data_dir)
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                'model.warmup_ratio=0.34'], mini_data_dir)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     assert any(ln.startswith('summary:') and 'mIoU' in ln
                for ln in out.stdout.splitlines())
