@@ -23,6 +23,7 @@ from clst_mmseg.models.utils.pseudo_label_store import PseudoLabelStore
 from conftest import ROOT
 from mmengine.config import Config
 from mmengine.logging import MessageHub
+from mmengine.structures import PixelData
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
@@ -154,7 +155,6 @@ def test_loss_without_the_round_hook_fails_clearly():
     model = _model(warmup_ratio=0.0)
     x = torch.randn(1, 3, 64, 64)
     src = SegDataSample(metainfo=dict(img_shape=(64, 64)))
-    from mmengine.structures import PixelData
     src.gt_sem_seg = PixelData(data=torch.zeros(1, 64, 64, dtype=torch.long))
     with pytest.raises(KeyError, match='add CBSTRoundHook'):
         model.loss(x, [src], x, [SegDataSample()])
@@ -168,9 +168,10 @@ def _target(n):
     return DATASETS.build(target)
 
 
-def _runner(model, target, it):
+def _runner(model, target, it, max_iters=8):
     return SimpleNamespace(
-        model=model, iter=it, logger=logging.getLogger('test_cbst'),
+        model=model, iter=it, max_iters=max_iters,
+        logger=logging.getLogger('test_cbst'),
         message_hub=MessageHub.get_instance('test_cbst'),
         train_dataloader=SimpleNamespace(
             dataset=SimpleNamespace(target=target)))
@@ -225,6 +226,16 @@ def test_round_boundary_labels_the_whole_set_exactly(mini_data_dir):
         == pytest.approx(0.25)
 
 
+def test_rounds_that_do_not_fit_stop_before_training(mini_data_dir):
+    model = _model(warmup_ratio=0.5, num_rounds=3)
+    runner = _runner(model, _target(2), 0, max_iters=4)
+    runner.message_hub.update_info('max_iters', 4)
+    with pytest.raises(ValueError, match=r'3 rounds do not fit in the 2 '
+                       r'iterations after the warm-up \(max_iters 4, rounds '
+                       r'at \[2, 3, 3\]\)'):
+        CBSTRoundHook().before_train(runner)
+
+
 # -- resume ----------------------------------------------------------------
 def _train(work_dir, mini_data_dir, config=CONFIG, resume=False):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
@@ -235,7 +246,7 @@ def _train(work_dir, mini_data_dir, config=CONFIG, resume=False):
             str(work_dir), '--cfg-options', 'train_cfg.max_iters=6',
             'param_scheduler.0.end=6', 'train_cfg.val_interval=1000',
             'train_dataloader.batch_size=2',
-            'train_dataloader.dataset.target.indices=24',
+            '+train_dataloader.dataset.target.indices=24',
             'default_hooks.checkpoint.interval=1',
             'default_hooks.checkpoint.max_keep_ckpts=10',
             'default_hooks.logger.interval=1', 'model.warmup_ratio=0.34',
@@ -318,3 +329,58 @@ def test_paper_configs_build_their_rounds(config, tmp_path):
                                  (925, 1850))
     assert label_frame_size(meta, hook.label_scale) == (round(h0 / 2),
                                                         round(w0 / 2))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_labels_the_whole_set_like_one_process(
+        tmp_path, mini_data_dir):
+    """Each rank labels half of the target set; after the all-gathers both
+    ranks hold the thresholds and maps one process computes from the same
+    weights over the whole set."""
+    from test_train_e2e import _run
+    config = tmp_path / 'ddp.py'
+    config.write_text(
+        f"_base_ = ['{osp.join(ROOT, CONFIG)}']\n"
+        "custom_imports = dict(imports=['clst_mmseg', 'cbst_dump_hook'])\n"
+        "custom_hooks = [dict(type='RNGStateHook'),\n"
+        "                dict(type='CBSTRoundHook', batch_size=1),\n"
+        "                dict(type='DumpCBSTRoundsHook')]\n"
+        "randomness = dict(seed=3, diff_rank_seed=True)\n")
+    run = _run([
+        'tools/train.py', str(config), '--launcher', 'pytorch',
+        '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+        'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
+        'train_cfg.val_interval=1000', 'train_dataloader.batch_size=2',
+        '+train_dataloader.dataset.target.indices=12',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=10',
+        'model.warmup_ratio=0.5', 'model.num_rounds=1'
+    ], mini_data_dir, torchrun=True, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert 'Distributed training: True' in log
+    wd = tmp_path / 'wd'
+    ranks = [torch.load(wd / f'cbst_rank{r}.pth', weights_only=True)
+             for r in (0, 1)]
+    for key in ('data', 'offsets', 'present'):
+        assert torch.equal(ranks[0]['labels'][key], ranks[1]['labels'][key])
+    assert bool(ranks[0]['labels']['present'].all())
+    assert torch.equal(ranks[0]['thresholds'], ranks[1]['thresholds'])
+    # one process, the weights the round started from (after iteration 2)
+    model = _model()
+    model.load_state_dict(torch.load(wd / 'iter_2.pth', map_location='cpu',
+                                     weights_only=True)['state_dict'])
+    model.eval()
+    target = _target(12)
+    probs = dict(iter_target_probs(model, target, range(12), flip=True))
+    pooled = [[] for _ in range(7)]
+    for p in probs.values():
+        conf, lab = p.max(0)
+        for c, s in enumerate(subsampled_confidences(conf, lab, 7, 4)):
+            pooled[c].append(s)
+    k = portion_thresholds([torch.cat(s) for s in pooled], 0.2)
+    assert torch.equal(ranks[0]['thresholds'], k)
+    store = PseudoLabelStore(12)
+    store.load_state_dict(ranks[0]['labels'])
+    for i, p in probs.items():
+        assert torch.equal(store.get(i), class_normalised_labels(p, k)), i

@@ -21,7 +21,7 @@ FAST = [
     'default_hooks.checkpoint.max_keep_ckpts=5',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',
     'randomness.seed=3', 'model.warmup_ratio=0.34',
-    'custom_hooks.1.log_interval=1'
+    'custom_hooks.2.log_interval=1'
 ]
 
 

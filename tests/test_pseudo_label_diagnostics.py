@@ -2,14 +2,12 @@
 scores on a hand-made case, the exposure of every self-training-family
 method, and (slow) a short mini run: sane numbers in scalars.json and the
 same weights with and without the hook (no label leaks into training)."""
-import json
 import logging
 import os
 import random
 import os.path as osp
 import subprocess
 import sys
-from glob import glob
 from types import SimpleNamespace
 
 import cv2
@@ -31,6 +29,7 @@ from clst_mmseg.engine.hooks import PseudoLabelDiagnosticsHook
 from clst_mmseg.evaluation.pseudo_label_quality import (confusion_counts,
                                                         labels_in_aug_frame,
                                                         pseudo_label_scores)
+from clst_mmseg.benchmark.workdir import pseudo_label_curve, read_scalars
 from clst_mmseg.datasets.convert import convert_dataset
 from conftest import ROOT
 from fixtures_real_layouts import make_cityscapes
@@ -150,6 +149,17 @@ def test_hook_scores_a_step_in_the_frame_it_trained_on(tmp_path):
     assert 'train/pl_diag.recall.a' not in hub.log_scalars  # no truth
 
 
+def test_curve_from_logged_entries_keeps_the_last_attempt():
+    entries = [dict(iter=10, loss=1.0, **{'pl_diag.coverage': 0.2}),
+               dict(iter=10, loss=1.0),  # the logger without the hook
+               dict(step=10, mIoU=40.0),
+               dict(iter=20, **{'pl_diag.coverage': 0.3}),
+               dict(iter=10, **{'pl_diag.coverage': 0.25})]  # resumed
+    assert pseudo_label_curve(entries) == [
+        {'iter': 10, 'pl_diag.coverage': 0.25},
+        {'iter': 20, 'pl_diag.coverage': 0.3}]
+
+
 def test_missing_target_labels_stop_before_training(tmp_path):
     hook = PseudoLabelDiagnosticsHook()
     runner = _runner(_Model(None), _Target(str(tmp_path / 'none.png')),
@@ -249,19 +259,15 @@ def _train(work_dir, mini_data_dir, extra=()):
 def test_short_mini_run_logs_sane_scores_and_trains_the_same(
         tmp_path, mini_data_dir):
     on = _train(tmp_path / 'on', mini_data_dir, [
-        'default_hooks.pseudo_label_diagnostics.type='
+        '+default_hooks.pseudo_label_diagnostics.type='
         'PseudoLabelDiagnosticsHook'
     ])
     assert on.returncode == 0, on.stderr[-3000:]
     off = _train(tmp_path / 'off', mini_data_dir)
     assert off.returncode == 0, off.stderr[-3000:]
-    entries = []
-    for path in glob(str(tmp_path / 'on' / '*' / 'vis_data' /
-                         'scalars.json')):
-        with open(path) as f:
-            entries += [json.loads(ln) for ln in f]
-    logged = [e for e in entries if 'pl_diag.coverage' in e]
+    logged = pseudo_label_curve(read_scalars(str(tmp_path / 'on')))
     assert [e['iter'] for e in logged] == [10, 20, 30]
+    assert pseudo_label_curve(read_scalars(str(tmp_path / 'off'))) == []
     for e in logged:
         scores = {k: v for k, v in e.items() if k.startswith('pl_diag.')}
         assert all(0.0 <= v <= 1.0 for v in scores.values()), scores
@@ -308,3 +314,31 @@ def test_ground_truth_mapping_equals_the_pipeline_own_label_transform(
         meta['sample_idx'] = 0
         assert np.array_equal(hook.ground_truth(meta).numpy(),
                               out['gt_seg_map']), seed
+
+
+def test_config_and_suite_fragments_switch_the_hook_on(tmp_path):
+    from clst_mmseg.benchmark.suite import load_suite
+    cfg_file = tmp_path / 'st_diag.py'
+    cfg_file.write_text(
+        f"_base_ = ['{ROOT}/configs/self_training/mini.py',\n"
+        f"          '{ROOT}/configs/_base_/diagnostics/pseudo_labels.py']\n"
+        'default_hooks = dict(\n'
+        '    pseudo_label_diagnostics={{_base_.pseudo_label_diagnostics}})\n')
+    cfg = Config.fromfile(str(cfg_file))
+    assert cfg.default_hooks.pseudo_label_diagnostics.type == \
+        'PseudoLabelDiagnosticsHook'
+    assert cfg.default_hooks.logger.type == 'LoggerHook'  # merged, kept
+    suite = tmp_path / 'suite.py'
+    suite.write_text(
+        f"_base_ = ['{ROOT}/configs/benchmarks/_base_/default.py',\n"
+        f"          '{ROOT}/configs/benchmarks/_base_/"
+        "pseudo_label_diagnostics.py']\n"
+        "tasks = ['mini']\nmethods = ['self_training', 'dacs']\n"
+        "seeds = [0]\noverrides = dict(train_cfg=dict(max_iters=30))\n"
+        f"configs_root = '{ROOT}/configs'\n")
+    runs = load_suite(str(suite), results_dir=str(tmp_path / 'r'),
+                      work_dir=str(tmp_path / 'w')).runs
+    for run in runs:
+        assert run.overrides['+default_hooks.pseudo_label_diagnostics.type'] \
+            == 'PseudoLabelDiagnosticsHook'
+        assert run.overrides['train_cfg.max_iters'] == 30

@@ -142,6 +142,25 @@ def train_curve(entries: List[Dict],
     return [dict(iter=i, **by_iter[i]) for i in its]
 
 
+def pseudo_label_curve(entries: List[Dict]) -> List[Dict]:
+    """The pseudo-label diagnostics (``pl_diag.*`` scalars of
+    ``PseudoLabelDiagnosticsHook``) against the iteration; an iteration
+    logged twice (resume) keeps its last values. Empty when the run had the
+    hook off.
+
+    Returns:
+        list[dict]: ``iter`` plus every ``pl_diag.*`` key, sorted by
+        iteration.
+    """
+    by_iter = {}
+    for e in entries:
+        if 'iter' in e and any(k.startswith('pl_diag.') for k in e):
+            by_iter[int(e['iter'])] = {
+                k: v for k, v in e.items() if k.startswith('pl_diag.')
+            }
+    return [dict(iter=i, **by_iter[i]) for i in sorted(by_iter)]
+
+
 def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
     """Max of mmengine's logged ``memory`` (MB of CUDA memory allocated);
     None on the CPU, where it is not logged."""

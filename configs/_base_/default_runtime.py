@@ -21,10 +21,21 @@ resume = False
 # anyway (mmengine then loads the weights whose names match).
 allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False)
-# RNGStateHook saves and restores the RNG states so that --resume continues
-# exactly; WarmupCheckHook warns when a method's warm-up is >= max_iters.
-# A config that replaces custom_hooks restates both.
-custom_hooks = [dict(type='RNGStateHook'), dict(type='WarmupCheckHook')]
+# Evaluations per run at evenly spaced iterations (target-val score and
+# label-free selection criteria -> <work_dir>/trajectory.json, read into the
+# run record; see docs/model_selection.md). 0 turns them off.
+trajectory_points = 10
+# The hooks of every config: RNGStateHook saves and restores the RNG states
+# so that --resume continues exactly; CheckpointTrajectoryHook records the
+# trajectory; WarmupCheckHook says where each warm-up ends and warns when
+# one is >= max_iters. A config that needs hooks of its own appends them:
+#   custom_hooks = _base_.common_custom_hooks + [dict(type=...)]
+common_custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='CheckpointTrajectoryHook'),
+    dict(type='WarmupCheckHook')
+]
+custom_hooks = common_custom_hooks
 tta_model = dict(type='SegTTAModel')
 # A training whose config names a local pretrained weights file that is
 # missing stops before it starts (clst_mmseg/apis/pretrained_check.py);

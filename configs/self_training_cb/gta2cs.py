@@ -13,8 +13,8 @@
 #   code uses the same 505 images, issegm/data_list/cityscapes/train.lst);
 # - no rare-class patch mining (released: --mine-chance 0.8 centres 80 % of
 #   the target crops on a pixel of one of the rarest predicted classes);
-# - evaluation: the shared protocol of the task configs (released: test at
-#   1024x2048 with scales 0.9/1.0/1.2 and flipping).
+# - evaluation: single-scale on full-resolution images (released: test at
+#   1024x2048 with scales 0.9/1.0/1.2 and flipping), see the end.
 # BatchNorm: crst_seg.py retrains in eval mode (cbst.sh has no
 # --is-training) with frozen affine parameters: deeplabv2_r101_cbst.py
 # (norm_eval=True, requires_grad=False).
@@ -55,8 +55,7 @@ train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackUDAInputs'),
         ])))
-custom_hooks = [
-    dict(type='RNGStateHook'),
+custom_hooks = _base_.common_custom_hooks + [
     dict(
         type='CBSTRoundHook',
         # crst_seg.py val(): the target image resized to 0.9 x 1024x2048
@@ -71,7 +70,6 @@ custom_hooks = [
         # pixel per class) stay ~1.5 GB and the maps ~100 MB
         label_scale=0.5,
         batch_size=1),
-    dict(type='WarmupCheckHook'),
 ]
 # Trained on crops of the full-resolution frame (scales 0.5-1.5), the
 # network is evaluated on full-resolution images, as crst_seg.py test()

@@ -13,10 +13,8 @@ _base_ = [
 model = dict(
     segmentor={{_base_.segmentor}},
     data_preprocessor={{_base_.data_preprocessor}})
-custom_hooks = [
-    dict(type='RNGStateHook'),
+custom_hooks = _base_.common_custom_hooks + [
     # mini images are all 64x64 (their own frame): label 50 at a time
     dict(type='CBSTRoundHook', pipeline={{_base_.cbst_label_pipeline}},
          label_scale=None, batch_size=50),
-    dict(type='WarmupCheckHook'),
 ]

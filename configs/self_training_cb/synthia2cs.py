@@ -45,8 +45,7 @@ train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackUDAInputs'),
         ])))
-custom_hooks = [
-    dict(type='RNGStateHook'),
+custom_hooks = _base_.common_custom_hooks + [
     dict(
         type='CBSTRoundHook',
         # CBST README, SYNTHIA command: --test-scales 1850 (the longer side
@@ -61,7 +60,6 @@ custom_hooks = [
         # gta2cs.py)
         label_scale=0.5,
         batch_size=1),
-    dict(type='WarmupCheckHook'),
 ]
 # Trained on crops of the full-resolution frame (scales 0.5-1.5), the
 # network is evaluated on full-resolution images, as crst_seg.py test()

@@ -7,11 +7,12 @@ from .rng_state_hook import RNGStateHook
 from .smoke_probe_hook import SmokeProbeHook
 from .temporal_ensemble_hook import (TemporalEnsembleHook,
                                      check_ensemble_pipeline)
+from .trajectory_hook import CheckpointTrajectoryHook
 from .warmup_check_hook import WarmupCheckHook
 
 __all__ = [
-    'CBSTRoundHook', 'CheckpointIdentityHook', 'MemoryGrowthHook',
-    'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook', 'RNGStateHook',
-    'SmokeProbeHook', 'TemporalEnsembleHook', 'WarmupCheckHook',
-    'check_ensemble_pipeline'
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
+    'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
+    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook',
+    'WarmupCheckHook', 'check_ensemble_pipeline'
 ]

@@ -3,7 +3,8 @@ import time
 from typing import List, Optional
 
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.dist import (all_gather_object, broadcast, get_rank,
+                           get_world_size)
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.structures import PixelData
@@ -37,9 +38,12 @@ class CBSTRoundHook(Hook):
     its augmented frame as ``gt_sem_seg`` (scale, crop box, flip from its
     meta information).
 
-    Under DDP each rank predicts a share of the images; the confidence
+    Under DDP each rank predicts a share of the images with rank 0's
+    buffers (BN statistics, which mmengine's DDP leaves per rank; restored
+    after labelling) and the parameters, equal on every rank; the confidence
     samples and the encoded maps are all-gathered, so every rank holds the
-    same thresholds and labels. The round, the thresholds and the maps are
+    same thresholds and labels, those one process computes over the whole
+    set. The round, the thresholds and the maps are
     saved into every checkpoint under ``'cbst_rounds'`` (plain tensors) and
     restored on resume, so a resumed run continues the round it was in
     without labelling again.
@@ -97,7 +101,18 @@ class CBSTRoundHook(Hook):
         return dataset.target
 
     def before_train(self, runner) -> None:
-        self._model(runner)
+        model = self._model(runner)
+        starts = model.round_starts()
+        if len(set(starts)) < len(starts):
+            raise ValueError(
+                f'CBST: {model.num_rounds} rounds do not fit in the '
+                f'{runner.max_iters - starts[0]} iterations after the warm-up'
+                f' (max_iters {runner.max_iters}, rounds at {starts}); '
+                'lower model.num_rounds or the warm-up')
+        if starts[0] >= runner.max_iters:
+            runner.logger.warning(
+                f'CBST: the warm-up ({starts[0]} iterations) fills the run '
+                f'(max_iters {runner.max_iters}): no round will start')
         self.store = PseudoLabelStore(len(self._target(runner)))
         if self._pending is not None:
             self._restore(self._pending)
@@ -122,6 +137,14 @@ class CBSTRoundHook(Hook):
         num_classes = model.num_classes
         portion = model.round_portion(r)
         seg = model.segmentor
+        own_buffers = None
+        if get_world_size() > 1:
+            # BN running statistics differ between ranks (mmengine's DDP
+            # does not broadcast buffers): label with rank 0's, the model
+            # that is checkpointed, and give each rank its own back after
+            own_buffers = [b.clone() for b in seg.buffers()]
+            for buf in seg.buffers():
+                broadcast(buf, src=0)
         was_training = seg.training
         seg.eval()
         try:
@@ -148,6 +171,9 @@ class CBSTRoundHook(Hook):
                     minlength=num_classes + 1)
         finally:
             seg.train(was_training)
+            if own_buffers is not None:
+                for buf, own in zip(seg.buffers(), own_buffers):
+                    buf.copy_(own)
         if get_world_size() > 1:
             gathered = all_gather_object((encoded, counts))
             encoded = {k: v for e, _ in gathered for k, v in e.items()}

@@ -31,7 +31,7 @@ class CBST(SelfTraining):
     on the target batch against its pseudo-labels, which the hook writes
     into the target samples (``gt_sem_seg``) in the frame of each sample's
     augmentation. The thresholds in use are kept in the buffer
-    ``cb_thresholds``.
+    ``cb_thresholds`` (-1 before the first round).
 
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.

@@ -45,6 +45,14 @@ val_dataloader = dict(
         type='MiniTargetDataset',
         data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
         pipeline=val_pipeline))
+# A held-out labelled slice of the source (never trained on): the
+# source-val criterion of CheckpointTrajectoryHook.
+source_val_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='MiniSourceDataset', split='val',
+                 pipeline=val_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='SubsetIoUMetric')
 test_evaluator = val_evaluator

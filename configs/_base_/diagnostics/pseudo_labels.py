@@ -10,7 +10,7 @@
 #               default_hooks = dict(
 #                   pseudo_label_diagnostics={{_base_.pseudo_label_diagnostics}})
 #   a run:      tools/train.py <config> --cfg-options
-#                   default_hooks.pseudo_label_diagnostics.type=PseudoLabelDiagnosticsHook
+#                   +default_hooks.pseudo_label_diagnostics.type=PseudoLabelDiagnosticsHook
 #   a suite:    _base_ = ['./_base_/default.py',
 #                         './_base_/pseudo_label_diagnostics.py']
 #               (configs/benchmarks/_base_/pseudo_label_diagnostics.py)

@@ -6,7 +6,9 @@
 # k_c = confidence at rank floor(portion_r * n_c) of the pixels predicted
 # as class c over the whole set, label = argmax_c p_c / k_c kept where that
 # ratio is >= 1; then the round trains on those labels. A task config adds
-# `custom_hooks = {{_base_.cbst_custom_hooks}}` (the hook runs the rounds).
+# the hook that runs the rounds: `custom_hooks = _base_.common_custom_hooks
+# + [dict(type='CBSTRoundHook', pipeline=..., ...)]` (labelling pipeline:
+# cbst_label_pipeline below, or the task's own scale).
 model = dict(
     type='CBST',
     pseudo_label=dict(
@@ -43,10 +45,4 @@ model = dict(
 cbst_label_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackUDAInputs'),
-]
-cbst_custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='CBSTRoundHook', pipeline=cbst_label_pipeline,
-         label_scale=None, batch_size=1),
-    dict(type='WarmupCheckHook'),
 ]

@@ -91,9 +91,10 @@ model = dict(
 # The temporal-ensemble hook (memory, pseudo-labels, checkpointing, DDP
 # sync). default_runtime.py owns `custom_hooks` and mmengine forbids a key in
 # two bases, so a task config sets custom_hooks = {{_base_.clst_custom_hooks}}
-# (this list restates default_runtime's RNGStateHook and WarmupCheckHook).
+# (this list restates default_runtime's hooks).
 clst_custom_hooks = [
     dict(type='RNGStateHook'),
+    dict(type='CheckpointTrajectoryHook'),
     dict(type='TemporalEnsembleHook', threshold_interval=1, log_interval=50),
     dict(type='WarmupCheckHook')
 ]
