@@ -22,8 +22,9 @@ FAST = [
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',
     'randomness.seed=3', 'model.warmup_ratio=0.34', 'trajectory_points=0'
 ]
-# the ensemble's log every iteration (configs/clst/mini.py's hook list)
-LOG_ENSEMBLE = ['custom_hooks.2.log_interval=1']
+# the ensemble's log every iteration (configs/clst/mini.py's hook list) and
+# two trajectory points (their agreement criterion reads the ensemble)
+LOG_ENSEMBLE = ['custom_hooks.2.log_interval=1', 'trajectory_points=2']
 
 
 def _train(work_dir, mini_data_dir, extra=(), resume=False, config=CONFIG,
@@ -45,6 +46,7 @@ def test_clst_trains_fills_the_ensemble_and_tests(tmp_path, mini_data_dir):
     # the warm-up ratio followed the shortened schedule (0.34 of 6)
     assert ('CLST: self-training from iteration 2, contrastive term from '
             'iteration 2 of 6') in log
+    assert (tmp_path / 'trajectory.json').exists()
     ckpt = _load(tmp_path / 'iter_6.pth')
     codes = ckpt['temporal_ensemble']['memory']['codes']
     assert codes.shape == (500, 16, 16) and codes.dtype == torch.int16
