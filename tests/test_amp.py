@@ -34,9 +34,8 @@ CPU_LINE = ('--amp: no GPU here, and float16 autocast needs one; on the CPU '
 # every term of the method from the first step (no warm-up), and CLST's
 # labels from the network itself (the ensemble needs its hook)
 ACTIVE = dict(
-    clst=dict(warmup_iters=0, st_rampup_iters=0, cl_warmup_iters=0,
-              cl_rampup_iters=0, pseudo_label_source='online',
-              cl_target_labels='online'),
+    clst=dict(warmup_iters=0, warmup_ratio=None,
+              pseudo_label_source='online', cl_target_labels='online'),
     self_training=dict(warmup_iters=0, warmup_ratio=None),
     self_training_cb=dict(warmup_iters=0, warmup_ratio=None))
 
@@ -271,8 +270,7 @@ def test_train_tool_amp_on_the_cpu(tmp_path, mini_data_dir):
     opts = ['train_cfg.max_iters=3', 'train_cfg.val_interval=1000',
             'param_scheduler.0.end=3', 'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
-            'optim_wrapper.dtype=bfloat16', 'model.warmup_iters=0',
-            'model.st_rampup_iters=0']
+            'optim_wrapper.dtype=bfloat16', 'model.warmup_ratio=0.0']
     out = _train(['configs/clst/mini.py', '--amp', '--work-dir',
                   str(tmp_path / 'clst'), '--cfg-options', *opts],
                  mini_data_dir)

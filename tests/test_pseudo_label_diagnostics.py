@@ -228,7 +228,7 @@ def test_clst_exposes_its_self_training_labels():
     MessageHub.get_current_instance().update_info('max_iters', 10)
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'clst', 'mini.py'))
     model = MODELS.build(dict(
-        cfg.model, warmup_iters=0, pseudo_label_source='online',
+        cfg.model, warmup_ratio=0.0, pseudo_label_source='online',
         cl_target_labels='online',
         pseudo_label=dict(type='threshold', threshold=0.0)))
     inputs, src, target, tgt = _batch()

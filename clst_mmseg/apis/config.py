@@ -7,6 +7,7 @@ from typing import Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
+from clst_mmseg.engine.hooks import check_ensemble_pipeline
 from .config_checks import check_config, merge_cfg_options
 from .pretrained_check import check_pretrained_weights
 from .vis_backends import check_vis_backends, expand_vis_backends
@@ -111,6 +112,7 @@ def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     check_vis_backends(cfg)
     if train:  # testing loads a trained checkpoint instead
         check_pretrained_weights(cfg)
+        check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
     if verify:
         verify_config(cfg)
 

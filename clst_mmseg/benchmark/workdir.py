@@ -7,7 +7,7 @@ import math
 import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
@@ -112,6 +112,33 @@ def val_curve(entries: List[Dict]) -> List[Dict]:
                 k: v for k, v in e.items() if k.startswith('mIoU')
             }
     return [dict(step=s, **by_step[s]) for s in sorted(by_step)]
+
+
+def train_curve(entries: List[Dict],
+                prefixes: Tuple[str, ...] = ('cl.', 'st.', 'ens.'),
+                max_points: int = 200) -> List[Dict]:
+    """Method-specific training scalars (names starting with one of
+    ``prefixes``: CLST's contrastive term, self-training, the ensemble)
+    against the iteration, as logged (averaged over the logger's window);
+    an iteration logged twice (resume) keeps its last values; thinned to at
+    most ``max_points`` evenly spaced iterations (the last one kept).
+
+    Returns:
+        list[dict]: ``iter`` plus the matching keys, sorted by iteration.
+    """
+    by_iter = {}
+    for e in entries:
+        if not _finite(e.get('iter')):
+            continue
+        values = {k: v for k, v in e.items()
+                  if k.startswith(prefixes) and _finite(v)}
+        if values:
+            by_iter[int(e['iter'])] = values
+    its = sorted(by_iter)
+    if len(its) > max_points:
+        step = (len(its) - 1) / (max_points - 1)
+        its = [its[round(i * step)] for i in range(max_points)]
+    return [dict(iter=i, **by_iter[i]) for i in its]
 
 
 def pseudo_label_curve(entries: List[Dict]) -> List[Dict]:

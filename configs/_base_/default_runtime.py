@@ -28,11 +28,13 @@ randomness = dict(seed=0, deterministic=False)
 trajectory_points = 10
 # The hooks of every config: RNGStateHook saves and restores the RNG states
 # so that --resume continues exactly; CheckpointTrajectoryHook records the
-# trajectory. A config that needs hooks of its own appends them:
+# trajectory; WarmupCheckHook says where each warm-up ends and warns when
+# one is >= max_iters. A config that needs hooks of its own appends them:
 #   custom_hooks = _base_.common_custom_hooks + [dict(type=...)]
 common_custom_hooks = [
     dict(type='RNGStateHook'),
-    dict(type='CheckpointTrajectoryHook')
+    dict(type='CheckpointTrajectoryHook'),
+    dict(type='WarmupCheckHook')
 ]
 custom_hooks = common_custom_hooks
 tta_model = dict(type='SegTTAModel')

@@ -28,9 +28,12 @@ def _unwrap(model):
 
 def _without_labels(pipeline: List[dict]) -> List[dict]:
     """A pipeline that does not load annotations (the label-free criteria
-    must never read target labels)."""
-    return [copy.deepcopy(t) for t in pipeline
-            if t.get('type') != 'LoadAnnotations']
+    must never read target labels) and keeps each image's dataset index
+    (``PackUDAInputs``: the agreement criterion reads CLST's per-image
+    ensemble memory by ``sample_idx``)."""
+    return [dict(copy.deepcopy(t), type='PackUDAInputs')
+            if t.get('type') == 'PackSegInputs' else copy.deepcopy(t)
+            for t in pipeline if t.get('type') != 'LoadAnnotations']
 
 
 @HOOKS.register_module()

@@ -177,6 +177,10 @@ class SelfTraining(UDASegmentor):
             return self.warmup_iters
         return int(round(self.warmup_ratio * max_iters))
 
+    def warmups(self) -> dict:
+        """The target loss starts at :meth:`warmup_end`."""
+        return {'self-training': self.warmup_end()}
+
     def current_portion(self) -> float:
         """The class-balanced portion at the current iteration."""
         start = self.pseudo_cfg['portion']

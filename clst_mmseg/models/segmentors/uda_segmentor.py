@@ -1,7 +1,7 @@
 """Base class of the UDA segmentors: an ordinary mmseg segmentor plus the
 training objective of a domain adaptation method."""
 import functools
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.model import BaseModel, is_model_wrapper
 from mmseg.registry import MODELS
@@ -129,6 +129,13 @@ class UDASegmentor(BaseModel):
             dict[str, Tensor]: Loss terms and logged values.
         """
         return self.segmentor.loss(inputs, data_samples)
+
+    def warmups(self) -> Dict[str, int]:
+        """The first iteration of each term that waits for a warm-up
+        (name -> iteration), for :class:`WarmupCheckHook`'s check against
+        ``max_iters`` at the start of training. The base class has none;
+        methods with a warm-up override it."""
+        return {}
 
     # -- pseudo-labels, exposed for diagnostics (no method reads them) -----
     def record_pseudo_labels(
