@@ -332,6 +332,8 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['peak_host_rss_mb'] = train.maxrss_mb
     rec['iterations'] = wd.last_train_iter(entries)
     rec['curve'] = wd.val_curve(entries)
+    rec['trajectory'] = wd.read_trajectory(spec.work_dir)
+    rec['pseudo_label_curve'] = wd.pseudo_label_curve(entries)
     rec['config_verified'] = _verify_config(spec)
     rec['init'] = init_used(spec.resolved_config or {}, log_text)
     gpu_mem = wd.peak_gpu_memory_mb(entries)

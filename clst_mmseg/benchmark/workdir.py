@@ -134,6 +134,20 @@ def pseudo_label_curve(entries: List[Dict]) -> List[Dict]:
     return [dict(iter=i, **by_iter[i]) for i in sorted(by_iter)]
 
 
+def read_trajectory(work_dir: str) -> List[Dict]:
+    """The checkpoint trajectory ``CheckpointTrajectoryHook`` wrote
+    (``<work_dir>/trajectory.json``: ``step``, ``metrics``, ``criteria`` per
+    evaluated checkpoint); empty if the run had the hook off or the file is
+    unreadable."""
+    path = osp.join(work_dir, 'trajectory.json')
+    try:
+        with open(path) as f:
+            points = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return points if isinstance(points, list) else []
+
+
 def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
     """Max of mmengine's logged ``memory`` (MB of CUDA memory allocated);
     None on the CPU, where it is not logged."""
