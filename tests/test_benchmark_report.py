@@ -141,7 +141,12 @@ def test_comparisons():
     assert len(comps) == 1  # no dacs records
     lines = comparison_lines(comps, {m['name']: m['title'] for m in METHODS})
     p = welch([50, 52, 54], [45, 46])['p']
-    assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (p = {p:.3f}, '
+    from clst_mmseg.benchmark.selection import bootstrap_ci
+    ci = bootstrap_ci([50, 52, 54], [45, 46])
+    # every resampled difference lies between 50 - 46 and 54 - 45
+    assert 4 <= ci['low'] < 6.5 < ci['high'] <= 9
+    assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (95 % CI '
+                     f'[{ci["low"]:+.1f}, {ci["high"]:+.1f}], p = {p:.3f}, '
                      "Welch's t-test, 3 vs 2 seeds)"]
 
 

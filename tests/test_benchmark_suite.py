@@ -281,3 +281,24 @@ def test_bad_reference_file(tmp_path):
     bad.write_text('task,metric,method,variant,value,backbone,source\n')
     with pytest.raises(ValueError, match=r"missing column\(s\) \['key',"):
         load_references(str(bad))
+
+
+def test_num_seeds(tmp_path):
+    root = str(tmp_path)
+    path = make_suite(root, seeds=(0, 1))
+    # --num-seeds replaces the file's seeds
+    suite = load_suite(path, num_seeds=4)
+    assert suite.seeds == [0, 1, 2, 3]
+    assert len(suite.runs) == 2 * 4
+    text = open(path).read().replace('seeds = [0, 1]\n', 'num_seeds = 3\n')
+    with open(path, 'w') as f:
+        f.write(text)
+    assert load_suite(path).seeds == [0, 1, 2]
+    with open(path, 'w') as f:
+        f.write(text + 'seeds = [0]\n')
+    with pytest.raises(SuiteError, match='set seeds or num_seeds, not both'):
+        load_suite(path)
+    with open(path, 'w') as f:
+        f.write(text.replace('num_seeds = 3', 'num_seeds = 0'))
+    with pytest.raises(SuiteError, match='num_seeds must be an int >= 1'):
+        load_suite(path)

@@ -1,8 +1,10 @@
 """Label-free criteria against hand-computed values, and checkpoint
 selection / regret / ranks / seed statistics on fake records."""
 import math
+import os.path as osp
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -193,3 +195,40 @@ def test_selection_report_tables_and_lines(tmp_path):
     md = markdown('mini', tables, 'mIoU', lines, seeds, images)
     assert '| A | 2 | 44.5 (2.5) | 47.0 |' in md
     assert selection_tables([], 'mini', 'mIoU', methods) is None
+
+
+def test_publish_selection_writes_every_format(tmp_path):
+    from clst_mmseg.benchmark.selection_report import publish_selection
+    records = [dict(r) for r in RECORDS]
+    for r in records[:2]:
+        r['train_curve'] = [
+            {'iter': 100, 'pl_diag.coverage': 0.2, 'pl_diag.precision': 0.9,
+             'pl_diag.recall': 0.3},
+            {'iter': 200, 'pl_diag.coverage': 0.4, 'pl_diag.precision': 0.8,
+             'pl_diag.recall': 0.5}]
+    rows = [dict(name='a', title='A', role='method'),
+            dict(name='b', title='B', role='method')]
+    printed = []
+    paths = publish_selection('mini', 'mini task', records, rows, 'mIoU',
+                              str(tmp_path / 'leaderboard'), [('a', 'b')],
+                              printed.append)
+    names = sorted(osp.basename(p) for p in paths)
+    assert names == sorted([
+        'leaderboard_selection.md', 'leaderboard_selection.tex',
+        'leaderboard_selection.html', 'leaderboard_selection.csv',
+        'leaderboard_selection_picks.csv',
+        'leaderboard_selection_criteria.png',
+        'leaderboard_selection_criteria.svg',
+        'leaderboard_pseudo_labels.png', 'leaderboard_pseudo_labels.svg'])
+    md = (tmp_path / 'leaderboard_selection.md').read_text()
+    assert md == printed[0]
+    assert '![leaderboard_pseudo_labels.png]' in md
+    tex = (tmp_path / 'leaderboard_selection.tex').read_text()
+    assert r'Oracle (target val) $^\dagger$' in tex
+    assert 'A & 2 & 44.5 (2.5) & 47.0' in tex
+    html = (tmp_path / 'leaderboard_selection.html').read_text()
+    assert html.count('<img') == 2
+    picks = pd.read_csv(tmp_path / 'leaderboard_selection_picks.csv')
+    assert len(picks) == 4 * 4  # 4 runs x (last, oracle, entropy, snd)
+    assert publish_selection('other', 't', records, rows, 'mIoU',
+                             str(tmp_path / 'x'), [], printed.append) == []

@@ -56,6 +56,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="without --gpus: N runs at once on the CPU, the "
                    "cores split between them (default: the suite's "
                    "cpu_jobs)")
+    p.add_argument('--num-seeds', type=int, metavar='N',
+                   help="run seeds 0 .. N-1 instead of the suite's seeds")
     p.add_argument('--device', choices=['cpu', 'cuda', 'auto'],
                    help="override the suite's device")
     p.add_argument('--executor', choices=['local', 'slurm'],
@@ -145,7 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         suite = load_suite(args.suite, extra_overrides=args.cfg_options,
                            results_dir=args.results_dir,
                            work_dir=args.work_dir, device=args.device,
-                           cpu_jobs=args.jobs)
+                           cpu_jobs=args.jobs, num_seeds=args.num_seeds)
         runs = select(suite.runs, args.only, args.skip)
         gpus = parse_gpus(args.gpus)
         if gpus and suite.options['device'] == 'cpu':

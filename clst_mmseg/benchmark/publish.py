@@ -11,6 +11,7 @@ from .protocol_cards import cards_link_line
 from .references import DEFAULT_PATH, load_references
 from .report import (comparisons, leaderboard, records_frame, task_classes,
                      task_metrics)
+from .selection_report import publish_selection
 from .store import ResultsStore
 from .suite import REPO_ROOT, Suite
 from .tables import comparison_lines, html_page, latex, markdown
@@ -180,5 +181,8 @@ def publish(suite: Suite, store: ResultsStore,
                                            for v in vector_copies(p)
                                        ]
         echo(md)
+        written[task] += publish_selection(
+            task, title, records, rows, metrics[0], stem, suite.comparisons,
+            echo)
         echo('written: ' + ', '.join(_display(p) for p in written[task]))
     return written

@@ -233,8 +233,11 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
             method without finished runs are left out.
 
     Returns:
-        pd.DataFrame: ``a, b, metric, diff, t, df, p, n_a, n_b``.
+        pd.DataFrame: ``a, b, metric, diff, t, df, p, n_a, n_b`` and the
+        95 % percentile-bootstrap interval of the difference over seeds
+        (``ci_low``, ``ci_high``; NaN below 2 seeds a side).
     """
+    from .selection import bootstrap_ci
     rows = []
     if len(frame) == 0 or metric not in frame:
         return pd.DataFrame(rows)
@@ -244,5 +247,7 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
         xb = sub.loc[sub['method'] == b, metric].tolist()
         if not xa or not xb:
             continue
-        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb)))
+        ci = bootstrap_ci(xa, xb)
+        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb),
+                         ci_low=ci['low'], ci_high=ci['high']))
     return pd.DataFrame(rows)

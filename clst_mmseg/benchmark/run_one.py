@@ -345,6 +345,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['iterations'] = wd.last_train_iter(entries)
     rec['curve'] = wd.val_curve(entries)
     rec['train_curve'] = wd.train_curve(entries)
+    rec['trajectory'] = wd.read_trajectory(spec.work_dir)
     rec['config_verified'] = _verify_config(spec)
     rec['init'] = init_used(spec.resolved_config or {}, log_text)
     gpu_mem = wd.peak_gpu_memory_mb(entries)

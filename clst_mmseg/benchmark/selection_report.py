@@ -246,3 +246,113 @@ def plot_criteria(frame: pd.DataFrame, titles: Dict[str, str], metric: str,
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def pseudo_label_frame(records: Sequence[Dict],
+                       titles: Dict[str, str]) -> pd.DataFrame:
+    """Long table of the pseudo-label diagnostics of finished runs:
+    ``Method, seed, iter, coverage, precision, recall``."""
+    rows = []
+    for rec in records:
+        if rec.get('status') != 'finished':
+            continue
+        for point in rec.get('train_curve') or []:
+            if 'pl_diag.coverage' not in point:
+                continue
+            rows.append(dict(
+                Method=titles.get(rec['method'], rec['method']),
+                seed=rec['seed'], iter=point['iter'],
+                coverage=point.get('pl_diag.coverage'),
+                precision=point.get('pl_diag.precision'),
+                recall=point.get('pl_diag.recall')))
+    return pd.DataFrame(rows)
+
+
+def plot_pseudo_labels(records: Sequence[Dict], titles: Dict[str, str],
+                       stem: str) -> List[str]:
+    """Coverage and precision of each self-training-family method's
+    pseudo-labels over training (mean over seeds, band: min-max), measured
+    against the target-train labels by ``PseudoLabelDiagnosticsHook`` (a
+    diagnostic no method reads). Writes ``<stem>.png`` and ``.svg``; nothing
+    when no run logged it."""
+    frame = pseudo_label_frame(records, titles)
+    if frame.empty:
+        return []
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), sharex=True)
+    for ax, key in zip(axes, ('coverage', 'precision')):
+        sns.lineplot(data=frame, x='iter', y=key, hue='Method', ax=ax,
+                     errorbar=('pi', 100), legend=ax is axes[-1])
+        ax.set_ylim(0, 1)
+        ax.set_xlabel('iteration')
+        ax.set_ylabel(f'pseudo-label {key}')
+        ax.grid(alpha=0.3)
+    axes[-1].legend(loc='upper left', bbox_to_anchor=(1.02, 1.0),
+                    frameon=False, fontsize='small')
+    fig.suptitle('Pseudo-labels against target-train labels (diagnostic; '
+                 'line: mean over seeds, band: min-max)', fontsize='medium')
+    fig.tight_layout()
+    paths = []
+    for ext in ('png', 'svg'):
+        path = f'{stem}.{ext}'
+        fig.savefig(path, dpi=130, bbox_inches='tight',
+                    metadata=({'Software': None} if ext == 'png' else
+                              {'Date': None}))
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def publish_selection(task: str, title: str, records: Sequence[Dict],
+                      rows: Sequence[Dict], metric: str, stem: str,
+                      pairs: Sequence[Tuple[str, str]],
+                      echo=print) -> List[str]:
+    """Write one task's selection report beside its leaderboard:
+    ``<stem>_selection.{md,tex,html,csv}`` (the last: one row per method and
+    protocol), ``<stem>_selection_picks.csv`` (one row per run and protocol)
+    and the figures ``<stem>_selection_criteria.*`` and
+    ``<stem>_pseudo_labels.*``.
+
+    Args:
+        task (str): Task key.
+        title (str): Task title.
+        records (list[dict]): The suite's records.
+        rows (list[dict]): Leaderboard rows (``name``, ``title``,
+            ``role``), in display order.
+        metric (str): The task's headline metric.
+        stem (str): Path prefix of the leaderboard files.
+        pairs (list[tuple]): The suite's comparisons.
+        echo (callable): Prints the Markdown.
+
+    Returns:
+        list[str]: Written paths (empty when no run has a trajectory).
+    """
+    titles = {r['name']: r['title'] for r in rows}
+    task_records = [r for r in records if r.get('task') == task]
+    tables = selection_tables(task_records, task, metric, rows)
+    if tables is None:
+        return []
+    methods = [r['name'] for r in rows if r.get('role') == 'method']
+    ranking = ranking_lines(tables['ranks'], titles, methods)
+    seeds = seed_lines(tables['picks'], pairs, titles, metric)
+    images = plot_criteria(tables['frame'], titles, metric,
+                           f'{stem}_selection_criteria')
+    images += plot_pseudo_labels(task_records, titles,
+                                 f'{stem}_pseudo_labels')
+    md = markdown(title, tables, metric, ranking, seeds, images)
+    paths = {f'{stem}_selection.md': md,
+             f'{stem}_selection.tex': latex(title, tables),
+             f'{stem}_selection.html': html_page(title, md, tables, images)}
+    for path, text in paths.items():
+        with open(path, 'w') as f:
+            f.write(text)
+    tables['table'].to_csv(f'{stem}_selection.csv', index=False,
+                           float_format='%.4f')
+    tables['picks'].to_csv(f'{stem}_selection_picks.csv', index=False,
+                           float_format='%.4f')
+    echo(md)
+    return list(paths) + [f'{stem}_selection.csv',
+                          f'{stem}_selection_picks.csv'] + images

@@ -31,7 +31,8 @@ NOT_METHODS = ('_base_', 'benchmarks')
 DEFAULTS: Dict[str, Any] = dict(
     tasks=None,  # required: list of task keys (configs/<method>/<task>.py)
     methods=None,  # required: names, or dict(name, reference, title, config)
-    seeds=None,  # required: list of ints
+    seeds=None,  # list of ints; or num_seeds (one of the two is required)
+    num_seeds=None,  # N: seeds 0 .. N-1 (e.g. to size a study)
     # where a method's config for a task is ({configs_root}, {method},
     # {task}); e.g. 'my_tasks/{task}/{method}.py' keeps a new task's
     # configs in one folder instead of one file per method folder
@@ -293,9 +294,17 @@ def load_suite(path: str,
               f'{sorted(DEFAULTS)}')
     opts = {**DEFAULTS, **raw}
     opts.update({k: v for k, v in options.items() if v is not None})
+    if opts['num_seeds'] is not None:
+        n = opts['num_seeds']
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            _fail(path, f'num_seeds must be an int >= 1, got {n!r}')
+        if options.get('num_seeds') is None and raw.get('seeds') is not None:
+            _fail(path, 'set seeds or num_seeds, not both')
+        opts['seeds'] = list(range(n))
     for key in ('tasks', 'methods', 'seeds'):
         if opts[key] is None:
-            _fail(path, f'missing required key {key!r}')
+            _fail(path, f'missing required key {key!r}' +
+                  (' (or num_seeds)' if key == 'seeds' else ''))
 
     tasks = _check_names(path, 'tasks', opts['tasks'], str)
     seeds = _check_names(path, 'seeds', opts['seeds'], int)

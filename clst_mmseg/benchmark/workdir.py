@@ -115,10 +115,12 @@ def val_curve(entries: List[Dict]) -> List[Dict]:
 
 
 def train_curve(entries: List[Dict],
-                prefixes: Tuple[str, ...] = ('cl.', 'st.', 'ens.'),
+                prefixes: Tuple[str, ...] = ('cl.', 'st.', 'ens.',
+                                             'pl_diag.'),
                 max_points: int = 200) -> List[Dict]:
     """Method-specific training scalars (names starting with one of
-    ``prefixes``: CLST's contrastive term, self-training, the ensemble)
+    ``prefixes``: CLST's contrastive term, self-training, the ensemble, the
+    pseudo-label diagnostics)
     against the iteration, as logged (averaged over the logger's window);
     an iteration logged twice (resume) keeps its last values; thinned to at
     most ``max_points`` evenly spaced iterations (the last one kept).
@@ -143,21 +145,23 @@ def train_curve(entries: List[Dict],
 
 def pseudo_label_curve(entries: List[Dict]) -> List[Dict]:
     """The pseudo-label diagnostics (``pl_diag.*`` scalars of
-    ``PseudoLabelDiagnosticsHook``) against the iteration; an iteration
-    logged twice (resume) keeps its last values. Empty when the run had the
-    hook off.
+    ``PseudoLabelDiagnosticsHook``) against the iteration (see
+    :func:`train_curve`); empty when the run had the hook off."""
+    return train_curve(entries, prefixes=('pl_diag.', ))
 
-    Returns:
-        list[dict]: ``iter`` plus every ``pl_diag.*`` key, sorted by
-        iteration.
-    """
-    by_iter = {}
-    for e in entries:
-        if 'iter' in e and any(k.startswith('pl_diag.') for k in e):
-            by_iter[int(e['iter'])] = {
-                k: v for k, v in e.items() if k.startswith('pl_diag.')
-            }
-    return [dict(iter=i, **by_iter[i]) for i in sorted(by_iter)]
+
+def read_trajectory(work_dir: str) -> List[Dict]:
+    """The checkpoint trajectory ``CheckpointTrajectoryHook`` wrote
+    (``<work_dir>/trajectory.json``: ``step``, ``metrics``, ``criteria`` per
+    evaluated checkpoint); empty if the run had the hook off or the file is
+    unreadable."""
+    path = osp.join(work_dir, 'trajectory.json')
+    try:
+        with open(path) as f:
+            points = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return points if isinstance(points, list) else []
 
 
 def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
