@@ -2,8 +2,9 @@
 current PyTorch.
 
 Every adaptation below names the upstream behaviour it works around, is
-applied once by :func:`apply` (``import clst_mmseg`` calls it) and has a test
-in ``tests/test_compat.py``. Nothing is patched on disk.
+applied once by :func:`apply`, which importing this module runs (every
+clst_mmseg subpackage that imports mmseg imports this module first), and has
+a test in ``tests/test_compat.py``. Nothing is patched on disk.
 
 1. ``mmcv.ops`` without compiled kernels. mmseg 1.2.2 imports ``mmcv.ops`` at
    import time (``point_sample``, ``sigmoid_focal_loss``), and
@@ -24,6 +25,14 @@ in ``tests/test_compat.py``. Nothing is patched on disk.
    mmengine's URL loader (``http://``, ``torchvision://``, ``open-mmlab://``)
    goes through ``torch.hub.load_state_dict_from_url``, whose
    ``weights_only`` still defaults to False; we pass True.
+   Loading errors become one-line :class:`CheckpointError` naming the file:
+   a file the safe loader refuses (pickled Python objects: not written by
+   this project's tools), and a truncated or empty one. Checkpoints are
+   written atomically (a temp file in the same folder, fsync, rename):
+   mmengine's ``LocalBackend.put`` writes in place, so a run killed (or a
+   disk that fills up) while saving left a partial ``iter_N.pth``, which
+   ``last_checkpoint`` never names now, since mmengine updates it only after
+   the save returns.
 3. DDP on the CPU. mmengine 0.10.7 calls ``torch.cuda.set_device`` in
    ``init_dist('pytorch')``, passes ``device_ids=[LOCAL_RANK]`` to DDP and keeps
    SyncBN layers, all of which fail without CUDA. Without CUDA we initialise
@@ -32,11 +41,13 @@ in ``tests/test_compat.py``. Nothing is patched on disk.
    longer ships it; ``setup.py`` pins ``setuptools<82`` (no code here).
 """
 import ast
+import contextlib
 import functools
 import importlib
 import importlib.util
 import logging
 import os
+import pickle
 import sys
 import types
 import warnings
@@ -211,6 +222,53 @@ def decode_plain(obj: Any) -> Any:
 _ENCODED_KEYS = ('meta', 'message_hub')
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded (one line naming the file)."""
+
+
+def checkpoint_error(filename: str, exc: BaseException) -> Exception:
+    """The one-line error for a ``torch.load`` failure of ``filename``, or
+    ``exc`` itself when it is not about the file's content."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and \
+            text.startswith('Weights only load failed'):
+        return CheckpointError(
+            f'{filename}: refused by safe loading (weights_only=True): it '
+            'holds pickled Python objects besides tensors and plain values, '
+            "so it was not written by this project's tools")
+    if isinstance(exc, EOFError) or (
+            isinstance(exc, (RuntimeError, pickle.UnpicklingError))
+            and ('PytorchStreamReader' in text or 'zip archive' in text
+                 or 'invalid load key' in text)):
+        first = text.splitlines()[0].split('. ')[0] if text else ''
+        return CheckpointError(f'{filename}: truncated or corrupt checkpoint '
+                               f'({first or "empty file"})')
+    return exc
+
+
+def _is_local(filename: str) -> bool:
+    return isinstance(filename, str) and '://' not in filename
+
+
+def _save_atomically(orig_save, checkpoint, filename, *args, **kwargs):
+    """``orig_save`` into a hidden temp file next to ``filename``, fsync,
+    then rename; on any error the temp file is removed and the old
+    ``filename`` (if any) is untouched."""
+    folder, name = os.path.split(filename)
+    tmp = os.path.join(folder, f'.{name}.tmp-{os.getpid()}')
+    try:
+        orig_save(checkpoint, tmp, *args, **kwargs)
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):
+            raise OSError(e.errno, e.strerror, filename) from e
+        raise
+
+
 def _patch_checkpoint_io() -> None:
     """Encode ``meta`` and ``message_hub`` when the runner saves a checkpoint
     and decode them when it loads one (resume, ``load_from``, test)."""
@@ -226,11 +284,20 @@ def _patch_checkpoint_io() -> None:
         for key in _ENCODED_KEYS:
             if key in checkpoint:
                 checkpoint[key] = encode_plain(checkpoint[key])
+        if _is_local(filename):
+            return _save_atomically(orig_save, checkpoint, filename, *args,
+                                    **kwargs)
         return orig_save(checkpoint, filename, *args, **kwargs)
 
     @functools.wraps(orig_load)
     def load_checkpoint(filename, *args, **kwargs):
-        checkpoint = orig_load(filename, *args, **kwargs)
+        try:
+            checkpoint = orig_load(filename, *args, **kwargs)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
+            error = checkpoint_error(filename, e)
+            if error is e:
+                raise
+            raise error from None
         if isinstance(checkpoint, dict):
             for key in _ENCODED_KEYS:
                 if key in checkpoint:
@@ -321,3 +388,6 @@ def apply() -> None:
     _patch_url_loading()
     _patch_cpu_distributed()
     _APPLIED = True
+
+
+apply()

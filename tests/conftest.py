@@ -3,7 +3,12 @@ import os.path as osp
 
 import pytest
 
+import clst_mmseg
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The tests build clst_mmseg's datasets, models and hooks from mmseg's
+# registries (`import clst_mmseg` alone is light).
+clst_mmseg.register_all_modules()
 
 
 def pytest_configure(config):

@@ -15,6 +15,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from clst_mmseg.datasets.official_layouts import (cityscapes_paths,
+                                                  gta_paths, synthia_paths)
+
 W, H = 32, 16  # image width, height
 
 # Cityscapes label id -> trainId (cityscapes README), incl. ignored ids.
@@ -77,14 +80,13 @@ def make_gta(root: str, n: int = 3, size_mismatch: bool = False) -> Fixture:
     for k in range(n):
         name = f'{k:05d}'
         w = W + 2 if size_mismatch and k == 2 else W
-        img_path = osp.join(root, 'images', name + '.png')
+        img_path, src = gta_paths(root, k)
         Image.fromarray(_rgb(k, w=w)).save(img_path)
         label = id_pattern(ids, shift=k).astype(np.uint8)
         lab_img = Image.fromarray(label)
         if k == 1:
             lab_img = lab_img.convert('P')  # identity palette for 'L'
             assert np.array_equal(np.array(lab_img), label)
-        src = osp.join(root, 'labels', name + '.png')
         lab_img.save(src)
         fx.images.append(img_path)
         fx.expected[src] = (osp.join(root, 'labels',
@@ -106,7 +108,7 @@ def make_synthia(root: str) -> Fixture:
     ids = sorted(SYNTHIA_ID_TO_TRAIN)
     for k, channels in enumerate((3, 4, 1)):
         name = f'{k:07d}'
-        img_path = osp.join(root, 'RGB', name + '.png')
+        img_path, src = synthia_paths(root, k)
         Image.fromarray(_rgb(10 + k)).save(img_path)
         cls_ids = id_pattern(ids, shift=k).astype(np.uint16)
         if channels == 1:
@@ -117,7 +119,6 @@ def make_synthia(root: str) -> Fixture:
             raw[:, :, 1] = 3
             if channels == 4:
                 raw[:, :, 3] = 65535
-        src = osp.join(root, 'GT', 'LABELS', name + '.png')
         assert cv2.imwrite(src, raw)
         fx.images.append(img_path)
         fx.expected[src] = (osp.join(root, 'GT', 'LABELS',
@@ -138,14 +139,12 @@ def make_cityscapes(root: str) -> Fixture:
     fx = Fixture(root)
     ids = sorted(i for i in CS_ID_TO_TRAIN if i < 34)
     for k, (split, city, name) in enumerate(CITYSCAPES_FILES):
-        img_dir = osp.join(root, 'leftImg8bit', split, city)
-        gt_dir = osp.join(root, 'gtFine', split, city)
+        img_path, src = cityscapes_paths(root, split, city, name)
+        img_dir, gt_dir = osp.dirname(img_path), osp.dirname(src)
         os.makedirs(img_dir, exist_ok=True)
         os.makedirs(gt_dir, exist_ok=True)
-        img_path = osp.join(img_dir, name + '_leftImg8bit.png')
         Image.fromarray(_rgb(20 + k)).save(img_path)
         label = id_pattern(ids, shift=3 * k).astype(np.uint8)
-        src = osp.join(gt_dir, name + '_gtFine_labelIds.png')
         Image.fromarray(label).save(src)
         Image.fromarray(_rgb(30 + k)).save(
             osp.join(gt_dir, name + '_gtFine_color.png'))

@@ -298,18 +298,30 @@ def test_constructor_splits_the_model_and_checks_coverage():
 
 @pytest.mark.parametrize('task', ['mini', 'gta2cs', 'synthia2cs'])
 def test_configs_change_only_the_method(task):
+    """Same schedule and network as source-only; on the paper tasks the
+    reference's own classifier and data protocol (see its protocol card)."""
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'adaptsegnet',
                                    f'{task}.py'))
     so = Config.fromfile(osp.join(ROOT, 'configs', 'source_only',
                                   f'{task}.py'))
     assert cfg.model.type == 'AdaptSegNet'
-    # shared schedule, data and backbone
+    # shared schedule and backbone
     assert cfg.param_scheduler == so.param_scheduler
     assert cfg.train_cfg == so.train_cfg
     assert cfg.optim_wrapper.optimizer == so.optim_wrapper.optimizer
-    assert cfg.train_dataloader == so.train_dataloader
     assert cfg.model.segmentor.backbone == so.model.segmentor.backbone
-    assert cfg.model.segmentor.decode_head == so.model.segmentor.decode_head
+    head, so_head = (cfg.model.segmentor.decode_head.copy(),
+                     so.model.segmentor.decode_head.copy())
+    if task == 'mini':
+        assert cfg.train_dataloader == so.train_dataloader
+    else:
+        # the reference Classifier_Module sums the dilation-6 and -12
+        # branches only; whole 1280x720 / 1024x512 frames, batch 1
+        assert head.pop('branch_mode') == 'first_two'
+        assert so_head.pop('branch_mode') == 'sum_all'
+        assert cfg.train_dataloader.batch_size == 1
+        assert cfg.reference_key == 'adaptsegnet'
+    assert head == so_head
     # the method's own parts
     assert cfg.optim_wrapper.constructor == 'UDAOptimWrapperConstructor'
     assert cfg.optim_wrapper.discriminators.optimizer == dict(
@@ -332,6 +344,7 @@ def test_the_r101_model_gets_its_layer3_classifier():
     assert (aux['in_index'], aux['in_channels'], aux['num_classes']) == (
         0, 1024, 19)
     assert aux['dilations'] == (6, 12, 18, 24)
+    assert aux['branch_mode'] == 'first_two'  # a copy of the main head
     assert seg['backbone']['out_indices'] == (2, 3)
     keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
     assert keys.decode_head.lr_mult == keys.auxiliary_head.lr_mult == 10.0

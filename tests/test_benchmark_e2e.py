@@ -17,8 +17,8 @@ FAST = {
     'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
     'param_scheduler.0.end': 2, 'default_hooks.checkpoint.interval': 2,
     'default_hooks.logger.interval': 1, 'train_dataloader.batch_size': 2,
-    'val_dataloader.dataset.indices': 8, 'val_dataloader.batch_size': 8,
-    'test_dataloader.dataset.indices': 8, 'test_dataloader.batch_size': 8,
+    '+val_dataloader.dataset.indices': 8, 'val_dataloader.batch_size': 8,
+    '+test_dataloader.dataset.indices': 8, 'test_dataloader.batch_size': 8,
 }
 
 
@@ -51,9 +51,21 @@ def test_real_run_record_and_report(tmp_path, mini_data_dir):
     assert rec['curve'][-1]['mIoU'] == rec['metrics']['mIoU']  # same ckpt
     assert rec['devices']['type'] == 'cpu'
     assert rec['versions']['mmsegmentation'] == '1.2.2'
-    metrics = json.loads(
-        (tmp_path / 'work' / 'mini' / rec['run_id'] / 'metrics.json')
-        .read_text())
+    # the training's own validation after iteration 2 gave the metrics ...
+    assert rec['checkpoint']['evaluated_by'] == 'training (validation)'
+    assert rec['test_time_s'] is None
+    work = tmp_path / 'work' / 'mini' / rec['run_id']
+    metrics = json.loads((work / 'val_metrics' / 'iter_2.json').read_text())
     assert metrics['mIoU'] == rec['metrics']['mIoU']
+    assert metrics['IoU.road'] == rec['per_class_iou']['road']
+    # ... exactly what tools/test.py computes from the checkpoint
+    test = subprocess.run(
+        [sys.executable, 'tools/test.py', rec['config'],
+         str(work / 'iter_2.pth'), '--work-dir', str(tmp_path / 'test'),
+         '--metrics-json', str(tmp_path / 'test.json'), '--no-verify',
+         '--cfg-options', *rec['cfg_options']],
+        cwd=ROOT, env=env, text=True, capture_output=True, timeout=600)
+    assert test.returncode == 0, test.stderr[-3000:]
+    assert json.loads((tmp_path / 'test.json').read_text()) == metrics
     md = (tmp_path / 'results' / 'mini' / 'leaderboard.md').read_text()
     assert f"| *Source only* | 1 | {rec['metrics']['mIoU']:.1f} |" in md

@@ -1,7 +1,11 @@
 """Fake tools/train.py and tools/test.py for the benchmark tests: they
 write what mmengine would (scalars.json, checkpoints, last_checkpoint, a
-metrics JSON) in milliseconds, and can crash, produce a NaN loss, SIGKILL
-themselves once, or sleep. Each invocation appends a line to $FAKE_CALLS.
+metrics JSON per validation / of the test) in milliseconds, and can crash,
+produce a NaN loss (logged, or unlogged and stopped by the non-finite check
+as the real hook does), SIGKILL themselves once, sleep, leave the
+validation metrics out (mode ``no_val_metrics``: the runner must run the
+test tool), or (test) refuse non-finite weights. Each invocation appends a
+line to $FAKE_CALLS.
 
 A fake config is plain Python: ``fake = dict(mode=..., base=...)``,
 ``train_cfg = dict(max_iters=...)``, ``randomness = dict(seed=0)``.
@@ -17,6 +21,7 @@ p.add_argument('config')
 p.add_argument('--work-dir', required=True)
 p.add_argument('--resume', action='store_true')
 p.add_argument('--launcher', default='none')
+p.add_argument('--val-metrics-dir')
 p.add_argument('--cfg-options', nargs='+', default=[])
 a = p.parse_args()
 opts = dict(o.split('=', 1) for o in a.cfg_options)
@@ -51,14 +56,28 @@ with open(osp.join(vis, 'scalars.json'), 'a') as log:
         if it % 2 == 0:
             log.write(json.dumps({'mIoU': base + seed + it,
                                   'step': it}) + '\n')
+            if a.val_metrics_dir and mode != 'no_val_metrics':
+                os.makedirs(a.val_metrics_dir, exist_ok=True)
+                m = base + seed
+                json.dump({'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1,
+                           'IoU.road': m + 10, 'IoU.pole': None,
+                           'IoU.car': m - 10},
+                          open(osp.join(a.val_metrics_dir,
+                                        f'iter_{it}.json'), 'w'))
             ckpt = osp.join(wd, f'iter_{it}.pth')
             open(ckpt, 'w').write('fake')
             open(pointer, 'w').write(ckpt)
-            if 'default_hooks.checkpoint.save_best' in opts and it == 2:
+            if '+default_hooks.checkpoint.save_best' in opts and it == 2:
                 open(osp.join(wd, f'best_mIoU_iter_{it}.pth'), 'w').close()
         log.flush()
         if mode == 'crash' and it == 2:
             raise RuntimeError('boom in fake training')
+        if mode == 'quiet_nan' and it == 3:  # as NonFiniteCheckHook does
+            where = fake.get('where', 'loss')
+            json.dump(dict(where=where, iter=it, key='decode.loss_ce',
+                           value='nan' if where == 'loss' else None),
+                      open(osp.join(wd, 'non_finite.json'), 'w'))
+            sys.exit(f'error: non-finite {where} at iteration {it}')
         if mode == 'kill_once' and it == 2 and \
                 not osp.exists(osp.join(wd, 'killed_once')):
             open(osp.join(wd, 'killed_once'), 'w').close()
@@ -68,7 +87,7 @@ with open(osp.join(vis, 'scalars.json'), 'a') as log:
 '''
 
 FAKE_TEST = r'''
-import argparse, json, os, os.path as osp
+import argparse, json, os, os.path as osp, sys
 p = argparse.ArgumentParser()
 p.add_argument('config')
 p.add_argument('checkpoint')
@@ -82,6 +101,9 @@ ns = {}
 exec(open(a.config).read(), ns)
 fake = ns.get('fake', {})
 assert osp.isfile(a.checkpoint), a.checkpoint
+if fake.get('test') == 'nonfinite':
+    sys.exit(f'error: non-finite weights in {a.checkpoint}: '
+             'decode_head.conv_seg.weight holds NaN or inf')
 seed = int(opts['randomness.seed'])
 m = float(fake.get('base', 40.0)) + seed
 if os.environ.get('FAKE_CALLS'):
@@ -106,12 +128,14 @@ def make_tools(root):
     return train, test
 
 
-def make_config(root, method, task, mode='ok', base=40.0, iters=4):
+def make_config(root, method, task, mode='ok', base=40.0, iters=4,
+                **fake):
     """``<root>/configs/<method>/<task>.py``; returns its path."""
     path = osp.join(root, 'configs', method, f'{task}.py')
     os.makedirs(osp.dirname(path), exist_ok=True)
+    fake = dict(mode=mode, base=base, **fake)
     with open(path, 'w') as f:
-        f.write(f"fake = dict(mode={mode!r}, base={base!r})\n"
+        f.write(f"fake = {fake!r}\n"
                 f"train_cfg = dict(max_iters={iters})\n"
                 "randomness = dict(seed=0)\n")
     return path
@@ -157,3 +181,76 @@ def calls(path):
         return []
     with open(path) as f:
         return [ln.split() for ln in f.read().splitlines()]
+
+
+def valid_record(run_id, task='mini', status='finished', **extra):
+    """The smallest record that matches ``record_schema.json``."""
+    rec = dict(schema=1, run_id=run_id, task=task, method='clst', seed=0,
+               status=status, reason=None, config_hash='0' * 64,
+               started_at='2026-01-01T00:00:00+00:00', resumed=False,
+               metrics=dict(mIoU=40.0) if status == 'finished' else None,
+               per_class_iou=None, attempts=[],
+               checkpoint=dict(path='w/iter_4.pth', iteration=4)
+               if status == 'finished' else None)
+    rec.update(extra)
+    return rec
+
+
+def make_read_only(monkeypatch, root, error=None):
+    """Make every write under ``root`` fail as on a read-only file system
+    (works as root too, where chmod does not stop writes): creating or
+    opening files for writing, making folders, renaming and deleting.
+
+    Args:
+        error (int): ``errno`` to raise (default ``EROFS``; ``ENOSPC`` for
+            a full disk).
+    """
+    import builtins
+    import errno
+    root = osp.abspath(str(root))
+    code = error or errno.EROFS
+
+    def inside(path):
+        try:
+            return osp.abspath(os.fsdecode(path)).startswith(root)
+        except TypeError:
+            return False
+
+    def refuse(path):
+        raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    real_open, real_os_open = builtins.open, os.open
+    real_mkdir, real_replace = os.mkdir, os.replace
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def open_(file, mode='r', *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and inside(file) \
+                and any(m in mode for m in 'wax+'):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            refuse(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if inside(path):
+            if osp.isdir(path):
+                raise FileExistsError(errno.EEXIST, 'File exists', path)
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def guard(real):
+        def wrapped(src, *args, **kwargs):
+            if inside(src):
+                refuse(src)
+            return real(src, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(builtins, 'open', open_)
+    monkeypatch.setattr(os, 'open', os_open)
+    monkeypatch.setattr(os, 'mkdir', mkdir)
+    monkeypatch.setattr(os, 'replace', guard(real_replace))
+    monkeypatch.setattr(os, 'rename', guard(real_rename))
+    monkeypatch.setattr(os, 'unlink', guard(real_unlink))

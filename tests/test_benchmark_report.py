@@ -141,7 +141,12 @@ def test_comparisons():
     assert len(comps) == 1  # no dacs records
     lines = comparison_lines(comps, {m['name']: m['title'] for m in METHODS})
     p = welch([50, 52, 54], [45, 46])['p']
-    assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (p = {p:.3f}, '
+    from clst_mmseg.benchmark.selection import bootstrap_ci
+    ci = bootstrap_ci([50, 52, 54], [45, 46])
+    # every resampled difference lies between 50 - 46 and 54 - 45
+    assert 4 <= ci['low'] < 6.5 < ci['high'] <= 9
+    assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (95 % CI '
+                     f'[{ci["low"]:+.1f}, {ci["high"]:+.1f}], p = {p:.3f}, '
                      "Welch's t-test, 3 vs 2 seeds)"]
 
 
@@ -197,10 +202,28 @@ def test_plots(board, tmp_path):
                      ['road', 'pole'], 'title', str(tmp_path / 'lb'))
     assert [p.rsplit('_', 1)[-1] for p in paths] == [
         'scores.png', 'class.png', 'curves.png']
+    from clst_mmseg.benchmark.plots import vector_copies
     for p in paths:
         with open(p, 'rb') as f:
             assert f.read(4) == b'\x89PNG'
+        svg, pdf = vector_copies(p)
+        with open(pdf, 'rb') as f:
+            assert f.read(5) == b'%PDF-'
+        with open(svg) as f:
+            text = f.read()
+        assert '<svg' in text and '<dc:date>' not in text  # reproducible
     assert np.isfinite(board['mIoU16_mean']).all()
+
+def test_peak_memory_is_the_growth_during_training():
+    from clst_mmseg.benchmark.tables import _memory
+    from clst_mmseg.benchmark.workdir import peak_rss_growth_mb
+    entries = [dict(iter=1, loss=1.0), dict(host_rss_growth_mb=52.6),
+               dict(host_rss_growth_mb=61.0, step=1500)]  # a resumed run
+    assert peak_rss_growth_mb(entries) == 61.0
+    assert peak_rss_growth_mb(entries[:1]) is None
+    assert _memory(61.0, 'host_rss_growth') == '61 MB RSS growth'
+    assert _memory(2000.0, 'gpu_allocated') == '1.95 GB GPU'
+
 
 def test_provenance_lines_count_runs_per_revision():
     from clst_mmseg.benchmark.publish import provenance_lines
@@ -214,6 +237,24 @@ def test_provenance_lines_count_runs_per_revision():
                                "suite's 6 run(s)")
     assert lines[1] == ('Code: git aaaaaaaaaa (3 runs, 2 with uncommitted '
                         'changes), bbbbbbbbbb (1 run).')
+    assert lines[2] == ('2 of 4 run(s) from a tree with uncommitted changes '
+                        '(their patches are beside the records, in diffs/).')
+    recs[1]['git']['diff_file'] = '0123456789abcdef.diff'
+    assert provenance_lines(recs, expected=6)[1] == (
+        'Code: git aaaaaaaaaa (3 runs, 2 with uncommitted changes: '
+        'diffs/0123456789abcdef.diff), bbbbbbbbbb (1 run).')
+    clean = [dict(status='finished', git=dict(revision='a' * 40,
+                                              dirty=False))]
+    assert provenance_lines(clean, expected=1)[2] == (
+        'Every run from committed code (clean tree).')
+    timed = [dict(status='finished', wall_time_s=w * 60,
+                  started_at=f'2026-01-01T00:{m:02d}:00+00:00',
+                  finished_at=f'2026-01-01T00:{m + w:02d}:00+00:00',
+                  git=dict(revision='a' * 40, dirty=False))
+             for w, m in ((2, 0), (3, 0), (4, 2))]
+    assert provenance_lines(timed, expected=3)[3] == (
+        'Wall time per run: 2.0-4.0 min (median 3.0); first start to last '
+        'finish: 6 min.')
 
 
 def test_git_info_names_the_modified_files(tmp_path):
@@ -235,9 +276,73 @@ def test_git_info_names_the_modified_files(tmp_path):
     assert len(clean['revision']) == 40
     assert clean['dirty'] is False and clean['dirty_paths'] == []
     (tmp_path / 'results/r.json').write_text('b')  # excluded
-    (tmp_path / 'new.txt').write_text('untracked')  # not tracked
     assert git_info(str(tmp_path), exclude=str(tmp_path / 'results'))[
         'dirty'] is False
     (tmp_path / 'README.md').write_text('b')
     info = git_info(str(tmp_path), exclude=str(tmp_path / 'results'))
     assert info['dirty'] is True and info['dirty_paths'] == ['README.md']
+
+
+def test_dirty_tree_diff_is_kept_beside_the_record(tmp_path):
+    """A dirty tree (a changed file, an untracked config) stores its patch
+    under its SHA-256; the patch restores the tree on the revision."""
+    import hashlib
+    import subprocess
+
+    from clst_mmseg.benchmark.provenance import git_info
+
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+
+    def git(*args, cwd=repo):
+        return subprocess.run(['git', *args], cwd=cwd, check=True,
+                              capture_output=True, text=True).stdout
+
+    git('init', '-q')
+    (repo / 'configs').mkdir()
+    (repo / 'configs' / 'a.py').write_text('lr = 0.1\n')
+    git('add', '.')
+    git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    (repo / 'configs' / 'a.py').write_text('lr = 0.2\n')
+    (repo / 'configs' / 'new.py').write_text("_base_ = ['a.py']\n")
+    (repo / 'results').mkdir()
+    (repo / 'results' / 'r.json').write_text('{}')  # excluded
+    diffs = tmp_path / 'diffs'
+    info = git_info(str(repo), exclude=str(repo / 'results'),
+                    diff_dir=str(diffs))
+    assert info['dirty'] is True
+    assert info['dirty_paths'] == ['configs/a.py', 'configs/new.py']
+    patch = (diffs / info['diff_file']).read_text()
+    assert info['diff_file'] == info['diff_sha256'][:16] + '.diff'
+    assert hashlib.sha256(patch.encode()).hexdigest() == info['diff_sha256']
+    assert '-lr = 0.1' in patch and '+lr = 0.2' in patch
+    assert "+_base_ = ['a.py']" in patch and 'results' not in patch
+    # the patch turns a clean checkout of the revision into the dirty tree
+    clone = tmp_path / 'clone'
+    git('clone', '-q', str(repo), str(clone), cwd=tmp_path)
+    subprocess.run(['git', 'apply'], input=patch, cwd=clone, check=True,
+                   text=True)
+    assert (clone / 'configs' / 'a.py').read_text() == 'lr = 0.2\n'
+    assert (clone / 'configs' / 'new.py').read_text() == "_base_ = ['a.py']\n"
+    # the same state gives the same patch file
+    assert git_info(str(repo), exclude=str(repo / 'results'),
+                    diff_dir=str(diffs))['diff_file'] == info['diff_file']
+    assert len(list(diffs.iterdir())) == 1
+
+
+def test_record_paths_are_relative_to_the_repository(tmp_path):
+    import os
+    import sys
+
+    from clst_mmseg.benchmark.provenance import (portable_command,
+                                                 repo_relative)
+    from conftest import ROOT
+    assert repo_relative(f'{ROOT}/configs/clst/mini.py', ROOT) == \
+        'configs/clst/mini.py'
+    home = os.path.expanduser('~')
+    assert repo_relative(f'{home}/data/x', ROOT) == '~/data/x'
+    cmd = portable_command([sys.executable, f'{ROOT}/tools/train.py',
+                            f'{ROOT}/configs/clst/mini.py', '--cfg-options',
+                            'a=1'], ROOT)
+    assert cmd == ['python', 'tools/train.py', 'configs/clst/mini.py',
+                   '--cfg-options', 'a=1']

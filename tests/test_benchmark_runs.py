@@ -120,16 +120,38 @@ def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
     assert len(rec['attempts']) == 1
 
 
-def test_nan_loss_fails_the_run(tmp_path, fake_calls):
-    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
-                       modes={'clst': 'nan'})
+def test_nan_loss_fails_the_run(tmp_path, fake_calls, capsys):
+    """A diverged run is failed with the iteration, left out of the table
+    and its comparisons (and said so), and retried only when asked."""
+    suite = make_suite(str(tmp_path), seeds=(0, ), modes={'clst': 'nan'})
     assert main([suite]) == 1
-    rec = next(iter(_records(tmp_path).values()))
+    recs = {r['method']: r for r in _records(tmp_path).values()}
+    rec = recs['clst']
     assert rec['status'] == 'failed'
     assert rec['reason'] == dict(
-        kind='nan_loss', message='loss = nan at iteration 2',
+        kind='nan_loss', message='loss = nan at iteration 2', iteration=2,
         log_tail=rec['reason']['log_tail'])
-    assert not [c for c in calls(fake_calls) if c[1] == 'test']
+    assert not [c for c in calls(fake_calls) if c[1] == 'test'
+                and 'clst' in c[0]]
+    md = (tmp_path / 'results' / 'mini' / 'leaderboard.md').read_text()
+    assert '| CLST |' not in md and 'CLST vs' not in md
+    assert ('Not in the table: clst/s0 failed (nan_loss: loss = nan at '
+            'iteration 2).') in md
+    capsys.readouterr()
+    assert main([suite]) == 1  # not retried: the same seed diverges again
+    assert len(_trains(fake_calls)) == 2
+    out, err = capsys.readouterr()
+    assert ('mini/clst/s0: failed: nan_loss: loss = nan at iteration 2; not '
+            'retried without --retry-diverged') in err
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert 'diverged  mini/clst/s0' in out
+    assert out.rstrip().endswith('1 done, 0 to execute, 0 running '
+                                 'elsewhere, 1 diverged (not retried)')
+    assert main([suite, '--retry-diverged']) == 1
+    rec = _records(tmp_path)[rec['run_id']]
+    assert len(_trains(fake_calls)) == 3
+    assert [a['reason']['kind'] for a in rec['attempts']] == ['nan_loss']
 
 
 def test_best_checkpoint_is_flagged_as_oracle_selection(tmp_path,
@@ -137,14 +159,15 @@ def test_best_checkpoint_is_flagged_as_oracle_selection(tmp_path,
     suite = make_suite(str(tmp_path), seeds=(0, ),
                        extra="checkpoint = 'best'\n")
     runs = load_suite(suite).runs
-    assert 'default_hooks.checkpoint.save_best=mIoU' in runs[0].cfg_options
+    assert '+default_hooks.checkpoint.save_best=mIoU' in runs[0].cfg_options
     assert main([suite]) == 0
     rec = _records(tmp_path)[runs[1].run_id]
     assert rec['checkpoint']['iteration'] == 2 and rec['iterations'] == 4
     assert rec['checkpoint']['selection'] == 'best target-val mIoU'
     assert rec['checkpoint']['oracle_selection'] is True
-    tests = [c for c in calls(fake_calls) if c[1] == 'test']
-    assert {c[2] for c in tests} == {'best_mIoU_iter_2.pth'}
+    # the training's validation after iteration 2 evaluated that checkpoint
+    assert rec['checkpoint']['evaluated_by'] == 'training (validation)'
+    assert not [c for c in calls(fake_calls) if c[1] == 'test']
     md = (tmp_path / 'results' / 'mini' / 'leaderboard.md').read_text()
     assert '| CLST † | 1 |' in md and '(oracle selection' in md
 
@@ -160,14 +183,19 @@ def test_dry_run_output(tmp_path, fake_calls, capsys):
                       'seed(s)); 4 selected')
     w = max(len(r.run_id) for r in runs)
     rows = [ln.split() for ln in out[3:7]]
-    assert out[2].split() == ['status', 'run', 'run', 'id', 'config']
-    assert [r[:-1] for r in rows] == [
+    assert out[2].split() == ['status', 'run', 'run', 'id', 'config',
+                              'protocol']
+    at = [next(i for i, t in enumerate(r) if t.endswith('.py'))
+          for r in rows]
+    assert [r[:i] for r, i in zip(rows, at)] == [
         ['done', 'mini/source_only/s0', runs[0].run_id],
         ['to', 'run', 'mini/source_only/s1', runs[1].run_id],
         ['to', 'run', 'mini/clst/s0', runs[2].run_id],
         ['to', 'run', 'mini/clst/s1', runs[3].run_id],
     ]
-    assert rows[0][-1].endswith('configs/source_only/mini.py')
+    assert rows[0][at[0]].endswith('configs/source_only/mini.py')
+    # each run's protocol in the same line (protocol_summary)
+    assert all('iters:' in ln and 'init:random' in ln for ln in out[3:7])
     assert len(out[3].split(runs[0].run_id)[0]) == len(
         out[4].split(runs[1].run_id)[0]) and w > 0  # aligned columns
     assert out[7] == '1 done, 3 to execute, 0 running elsewhere'
@@ -266,7 +294,8 @@ def test_two_benchmark_processes_share_a_results_folder(tmp_path,
              for _ in range(2)]
     for p in procs:
         p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    # 1: the other process had not finished its share when this one ended
+    assert {p.exitcode for p in procs} <= {0, 1}
     trained = sorted(c[0] for c in _trains(fake_calls))
     ids = sorted(r.run_id for r in load_suite(suite).runs)
     assert trained == ids  # every run trained exactly once
@@ -281,6 +310,8 @@ def test_two_benchmark_processes_share_a_results_folder(tmp_path,
     assert sorted(os.listdir(folder)) == [f'{i}.json' for i in ids]
     for name in os.listdir(folder):
         json.loads((folder / name).read_text())
+    assert main([suite]) == 0  # every run finished: nothing left to train
+    assert sorted(c[0] for c in _trains(fake_calls)) == ids
 
 
 @pytest.mark.slow
@@ -307,3 +338,40 @@ def test_benchmark_killed_mid_run_resumes(tmp_path, fake_calls, capsys):
     assert rec['status'] == 'finished'
     assert rec['attempts'][0]['status'] == 'interrupted'
     assert rec['attempts'][0]['reason']['kind'] == 'lost'
+
+
+def test_metrics_come_from_the_training_validation(tmp_path, fake_calls):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(1, ))
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['checkpoint'] == dict(
+        path=rec['checkpoint']['path'], iteration=4,
+        selection='last iterate', oracle_selection=False,
+        evaluated_by='training (validation)')
+    assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 41.0, 'mIoU16': 40.0}
+    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0}
+    assert rec['test_time_s'] is None and 'test' not in rec['commands']
+    train_cmd = rec['commands']['train']
+    i = train_cmd.index('--val-metrics-dir')
+    assert train_cmd[i + 1] == osp.join(str(tmp_path / 'work' / 'mini'),
+                                        rec['run_id'], 'val_metrics')
+    assert not [c for c in calls(fake_calls) if c[1] == 'test']
+
+
+@pytest.mark.parametrize('why', ['no_val_metrics', 'test_differs'])
+def test_test_tool_evaluates_what_the_training_did_not(tmp_path, fake_calls,
+                                                        why):
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
+                       modes={'clst': 'no_val_metrics' if why ==
+                              'no_val_metrics' else 'ok'})
+    if why == 'test_differs':
+        with open(tmp_path / 'configs' / 'clst' / 'mini.py', 'a') as f:
+            f.write("val_dataloader = dict(batch_size=1)\n"
+                    "test_dataloader = dict(batch_size=2)\n")
+    assert main([suite]) == 0
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec['checkpoint']['evaluated_by'] == 'tools/test.py'
+    assert rec['metrics']['mIoU'] == 40.0 and rec['test_time_s'] > 0
+    assert [c[2] for c in calls(fake_calls) if c[1] == 'test'] == [
+        'iter_4.pth'
+    ]

@@ -62,7 +62,7 @@ def test_run_ids_are_stable(tmp_path):
     h = config_hash(resolve_config(cfg))
     assert h == config_hash(resolve_config(cfg, {
         'work_dir': '/x', 'launcher': 'pytorch', 'randomness.seed': 7}))
-    assert h != config_hash(resolve_config(cfg, {'randomness.foo': 1}))
+    assert h != config_hash(resolve_config(cfg, {'+randomness.foo': 1}))
     assert h != config_hash(resolve_config(cfg, {'train_cfg.max_iters': (4,)}))
 
 
@@ -188,29 +188,60 @@ def test_select_only_and_skip(tmp_path):
 
 
 def test_reference_numbers():
+    """Each published number with its variant: CBST is 45.2 (46.2 is
+    CBST-SP), the CBST paper's ST is a global portion, ADVENT's 45.5 is a
+    two-model ensemble (43.8: AdvEnt alone), DACS SYNTHIA has both class
+    subsets."""
     refs = load_references()
     expected = [
-        ('gta2cs', 'mIoU19', 'clst', 51.6), ('synthia2cs', 'mIoU16', 'clst',
-                                            49.8),
+        ('gta2cs', 'mIoU19', 'clst', 51.6),
+        ('synthia2cs', 'mIoU16', 'clst', 49.8),
         ('synthia2cs', 'mIoU13', 'clst', 57.8),
         ('gta2cs', 'mIoU19', 'adaptsegnet', 42.4),
         ('synthia2cs', 'mIoU13', 'adaptsegnet', 46.7),
-        ('gta2cs', 'mIoU19', 'advent', 45.5),  # AdvEnt+MinEnt
-        ('synthia2cs', 'mIoU16', 'advent', 41.2),
-        ('synthia2cs', 'mIoU13', 'advent', 48.0),
-        ('gta2cs', 'mIoU19', 'advent_adv', 43.8),  # AdvEnt alone
-        ('gta2cs', 'mIoU19', 'self_training', 41.5),
-        ('gta2cs', 'mIoU19', 'cbst', 46.2), ('gta2cs', 'mIoU19', 'dacs',
-                                             52.1),
-        ('synthia2cs', 'mIoU16', 'dacs', 48.3)
+        ('gta2cs', 'mIoU19', 'advent_adv', 43.8),
+        ('synthia2cs', 'mIoU16', 'advent_adv', 40.8),
+        ('synthia2cs', 'mIoU13', 'advent_adv', 47.6),
+        ('gta2cs', 'mIoU19', 'minent', 42.3),
+        ('gta2cs', 'mIoU19', 'advent_minent_ensemble', 45.5),
+        ('synthia2cs', 'mIoU16', 'advent_minent_ensemble', 41.2),
+        ('synthia2cs', 'mIoU13', 'advent_minent_ensemble', 48.0),
+        ('gta2cs', 'mIoU19', 'st_global', 41.5),
+        ('synthia2cs', 'mIoU16', 'st_global', 32.2),
+        ('gta2cs', 'mIoU19', 'cbst', 45.2),
+        ('synthia2cs', 'mIoU16', 'cbst', 42.5),
+        ('gta2cs', 'mIoU19', 'cbst_sp', 46.2),
+        ('gta2cs', 'mIoU19', 'cbst_crst', 46.47),
+        ('gta2cs', 'mIoU19', 'dacs', 52.14),
+        ('synthia2cs', 'mIoU16', 'dacs', 48.34),
+        ('synthia2cs', 'mIoU13', 'dacs', 54.81),
     ]
     assert len(refs) == len(expected)
     for task, metric, key, value in expected:
         hit = lookup(refs, task, metric, key)
         assert hit['value'] == value, (task, metric, key)
-        assert 'arXiv:' in hit['source']
-    assert lookup(refs, 'gta2cs', 'mIoU19', 'self_training')['backbone'] \
-        == 'ResNet-38'
+        assert 'arXiv:' in hit['source'] and hit['checked']
+    cbst = lookup(refs, 'gta2cs', 'mIoU19', 'cbst')
+    assert cbst['backbone'].startswith('ResNet-38')
+    # CBST released with the CRST code runs DeepLabV2 ResNet-101
+    assert lookup(refs, 'gta2cs', 'mIoU19', 'cbst_crst')['backbone'] == (
+        'DeepLabV2 ResNet-101')
+    assert 'spatial priors' in lookup(refs, 'gta2cs', 'mIoU19',
+                                      'cbst_sp')['variant']
+    assert 'global, class-agnostic portion' in lookup(
+        refs, 'gta2cs', 'mIoU19', 'st_global')['variant']
+    ens = lookup(refs, 'gta2cs', 'mIoU19', 'advent_minent_ensemble')
+    assert 'separately trained' in ens['variant']
+    assert ens['tta'] == 'two-model ensemble'
+    assert lookup(refs, 'gta2cs', 'mIoU19', 'advent_adv')[
+        'checkpoint_selection'] == 'best_val'
+    assert '512x1024' in lookup(refs, 'gta2cs', 'mIoU19',
+                                'dacs')['eval_protocol']
+    # no row under a method folder's name unless that folder's config runs
+    # the variant: the fixed-threshold self-training and ADVENT's joint
+    # training have none
+    assert lookup(refs, 'gta2cs', 'mIoU19', 'self_training') is None
+    assert lookup(refs, 'gta2cs', 'mIoU19', 'advent') is None
     assert lookup(refs, 'mini', 'mIoU', 'clst') is None
 
 
@@ -231,7 +262,43 @@ def test_reference_mapping_of_a_method(tmp_path):
 
 def test_bad_reference_file(tmp_path):
     bad = tmp_path / 'refs.csv'
-    bad.write_text('task,metric,method,variant,value,backbone,source\n'
-                   'gta2cs,mIoU19,clst,CLST,fifty,R101,paper\n')
+    header = ('task,metric,key,method,variant,value,backbone,init,'
+              'checkpoint_selection,selection_detail,eval_protocol,tta,'
+              'source,checked\n')
+    bad.write_text(header + 'gta2cs,mIoU19,clst,CLST,CLST,fifty,R101,x,'
+                   'last,x,x,none,paper,yes\n')
     with pytest.raises(ValueError, match="line 2: value 'fifty' is not a"):
         load_references(str(bad))
+    bad.write_text(header + 'gta2cs,mIoU19,clst,CLST,CLST,50,R101,x,'
+                   'best,x,x,none,paper,yes\n')
+    with pytest.raises(ValueError, match="line 2: checkpoint_selection "
+                       "'best' is not one of"):
+        load_references(str(bad))
+    bad.write_text(header + 'gta2cs,mIoU19,clst,CLST,CLST,50,R101,x,'
+                   'last,x,x,none,paper,\n')
+    with pytest.raises(ValueError, match='line 2: empty checked'):
+        load_references(str(bad))
+    bad.write_text('task,metric,method,variant,value,backbone,source\n')
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['key',"):
+        load_references(str(bad))
+
+
+def test_num_seeds(tmp_path):
+    root = str(tmp_path)
+    path = make_suite(root, seeds=(0, 1))
+    # --num-seeds replaces the file's seeds
+    suite = load_suite(path, num_seeds=4)
+    assert suite.seeds == [0, 1, 2, 3]
+    assert len(suite.runs) == 2 * 4
+    text = open(path).read().replace('seeds = [0, 1]\n', 'num_seeds = 3\n')
+    with open(path, 'w') as f:
+        f.write(text)
+    assert load_suite(path).seeds == [0, 1, 2]
+    with open(path, 'w') as f:
+        f.write(text + 'seeds = [0]\n')
+    with pytest.raises(SuiteError, match='set seeds or num_seeds, not both'):
+        load_suite(path)
+    with open(path, 'w') as f:
+        f.write(text.replace('num_seeds = 3', 'num_seeds = 0'))
+    with pytest.raises(SuiteError, match='num_seeds must be an int >= 1'):
+        load_suite(path)

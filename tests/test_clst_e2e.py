@@ -20,9 +20,11 @@ FAST = [
     'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3',
     'default_hooks.checkpoint.max_keep_ckpts=5',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',
-    'randomness.seed=3', 'model.warmup_iters=2', 'model.st_rampup_iters=0',
-    'custom_hooks.1.log_interval=1'
+    'randomness.seed=3', 'model.warmup_ratio=0.34', 'trajectory_points=0'
 ]
+# the ensemble's log every iteration (configs/clst/mini.py's hook list) and
+# two trajectory points (their agreement criterion reads the ensemble)
+LOG_ENSEMBLE = ['custom_hooks.3.log_interval=1', 'trajectory_points=2']
 
 
 def _train(work_dir, mini_data_dir, extra=(), resume=False, config=CONFIG,
@@ -35,17 +37,24 @@ def _train(work_dir, mini_data_dir, extra=(), resume=False, config=CONFIG,
 
 
 def test_clst_trains_fills_the_ensemble_and_tests(tmp_path, mini_data_dir):
-    run = _train(tmp_path, mini_data_dir)
+    run = _train(tmp_path, mini_data_dir, extra=LOG_ENSEMBLE)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
-    for key in ('st.loss_ce', 'cl.loss', 'cl.pos_sim', 'ens.filled'):
+    for key in ('st.loss_ce', 'cl.loss', 'cl.nce', 'cl.pos_sim',
+                'ens.filled'):
         assert key in log, key
+    # the warm-up ratio followed the shortened schedule (0.34 of 6)
+    assert ('CLST: self-training from iteration 2, contrastive term from '
+            'iteration 2 of 6') in log
+    assert (tmp_path / 'trajectory.json').exists()
     ckpt = _load(tmp_path / 'iter_6.pth')
     codes = ckpt['temporal_ensemble']['memory']['codes']
     assert codes.shape == (500, 16, 16) and codes.dtype == torch.int16
     assert (codes != 0).any()
+    # the model as trained (the checkpoint's identity is checked)
     out = _run(['tools/test.py', CONFIG, str(tmp_path / 'iter_6.pth'),
-                '--work-dir', str(tmp_path / 'test')], mini_data_dir)
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                'model.warmup_ratio=0.34'], mini_data_dir)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     assert any(ln.startswith('summary:') and 'mIoU' in ln
                for ln in out.stdout.splitlines())

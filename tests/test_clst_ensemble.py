@@ -73,7 +73,7 @@ def test_geometry_tensor_round_trip_and_defaults():
         AugGeometry.from_meta(dict(img_shape=(3, 3)))
 
 
-def test_cell_lookup_and_grid_of_a_plain_and_a_flipped_image():
+def test_cell_lookup_of_a_plain_and_a_flipped_image():
     geo = AugGeometry((8, 8), (1.0, 1.0), (0, 0), (8, 8), None)
     iy, ix = aug_to_cell_index(geo, (4, 4))
     assert iy[:, 0].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
@@ -82,6 +82,9 @@ def test_cell_lookup_and_grid_of_a_plain_and_a_flipped_image():
     assert aug_to_cell_index(flipped, (4, 4))[1][0].tolist() == [
         3, 3, 2, 2, 1, 1, 0, 0
     ]
+
+
+def test_grid_of_a_cropped_upscaled_view():
     # a cropped, 2x upscaled view covers only part of the memory grid
     crop = AugGeometry((8, 8), (2.0, 2.0), (4, 8), (8, 8), None)
     grid, valid = image_to_aug_grid(crop, (4, 4), (8, 8))
@@ -93,6 +96,40 @@ def test_cell_lookup_and_grid_of_a_plain_and_a_flipped_image():
     # (3 * 2 - 0.5 - 4, 5 * 2 - 0.5 - 8) = (1.5, 1.5) in the augmented frame
     assert grid[1, 2].tolist() == pytest.approx([2 * 2 / 8 - 1,
                                                  2 * 2 / 8 - 1])
+
+
+@pytest.mark.parametrize('flip', [None, 'horizontal', 'vertical'])
+def test_read_in_aug_frame_is_a_bilinear_resize_of_the_logits(flip):
+    """Reading the memory in an augmented frame equals resizing the log of
+    the represented distribution bilinearly to the resized image (as
+    SelfTraining resizes its logits), cropping, flipping, soft-maxing."""
+    g = torch.Generator().manual_seed(0)
+    mem = CompactEnsembleMemory(3, (4, 6), 5, 0.6)
+    for i in range(3):
+        mem.update(i, (3 * torch.randn(5, 4, 6, generator=g)).softmax(0))
+    unstored = torch.ones(4, 6, dtype=torch.bool)
+    unstored[0, 0] = False
+    mem.codes[2][~unstored] = 0
+    geos = [AugGeometry((8, 12), (2.0, 2.0), (3, 5), (10, 12), flip),
+            AugGeometry((8, 12), (1.0, 1.0), (0, 0), (8, 12), flip),
+            AugGeometry((8, 12), (1.0, 1.0), (0, 0), (8, 12), None)]
+    probs, stored = mem.read_in_aug_frame([0, 1, 2], geos, (10, 12))
+    assert probs.shape == (3, 5, 10, 12) and stored.shape == (3, 10, 12)
+    dims = {None: [], 'horizontal': [-1], 'vertical': [-2]}[flip]
+    for i, (size, box) in enumerate([((16, 24), (3, 5)), ((8, 12), (0, 0))]):
+        logits = mem.represented(mem.codes[i]).float().log()
+        ref = F.interpolate(logits[None], size=size, mode='bilinear',
+                            align_corners=False)[0]
+        ref = ref[:, box[0]:box[0] + geos[i].img_shape[0],
+                  box[1]:box[1] + geos[i].img_shape[1]]
+        ref = ref.flip(dims) if dims else ref
+        h, w = geos[i].img_shape
+        assert torch.allclose(probs[i, :, :h, :w], ref.softmax(0),
+                              atol=1e-5)
+        assert stored[i, :h, :w].all()
+    # pixels interpolated from a cell without a prediction are not stored
+    assert stored[2].float().mean() > 0.9
+    assert not stored[2, :2, :2].any() and stored[2, 4:, 4:].all()
 
 
 def test_sample_prediction_undoes_a_flip():

@@ -6,12 +6,15 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 
 import clst_mmseg  # noqa: F401
 from clst_mmseg.models.losses import CentroidContrastiveLoss, batch_centroids
 from clst_mmseg.models.segmentors.clst import (check_pseudo_label_cfg,
                                                sigmoid_rampup)
+from clst_mmseg.models.segmentors.self_training import (full_res_logits,
+                                                        pseudo_label_ce)
 from conftest import ROOT
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -72,7 +75,7 @@ def test_symmetric_loss_averages_both_directions():
 
 def test_absent_classes_give_no_nan():
     src, src_l, tgt, _ = _maps()
-    loss = CentroidContrastiveLoss(4, 2)
+    loss = CentroidContrastiveLoss(4, 2, memory_candidates=False)
     src.requires_grad_(True)
     tgt.requires_grad_(True)
     # no target pixel labelled: exact zero with a graph, finite gradients
@@ -89,30 +92,102 @@ def test_absent_classes_give_no_nan():
     assert out['loss'].item() == pytest.approx(0, abs=1e-7)
 
 
-def test_smoothed_centroids_keep_absent_classes_as_negatives():
-    src, src_l, tgt, tgt_l = _maps()
-    loss = CentroidContrastiveLoss(2, 2, temperature=0.5,
-                                   centroid_momentum=0.5)
-    loss.train()
-    loss(src, src_l, tgt, tgt_l)  # both classes seen once
-    assert loss.src_seen.all()
-    assert loss.src_centroids.tolist() == [[1., 0.], [0., 1.]]
-    # next batch: source has class 0 only, target class 0 only; the stored
-    # source class-1 centroid is still a negative
-    src2 = torch.tensor([[0.6, 0.8]]).t().reshape(1, 2, 1, 1)
-    out = loss(src2, torch.zeros(1, 1, 1, dtype=torch.long),
-               torch.tensor([[1., 0.]]).t().reshape(1, 2, 1, 1),
-               torch.zeros(1, 1, 1, dtype=torch.long))
-    # smoothed source class 0: 0.5*[1,0] + 0.5*[.6,.8] = [.8,.4]; target
-    # class 0: 0.5*(22.5 deg direction) + 0.5*[1,0]
-    s0 = torch.nn.functional.normalize(torch.tensor([0.8, 0.4]), dim=0)
-    c, s = math.cos(math.pi / 8), math.sin(math.pi / 8)
-    t0 = torch.nn.functional.normalize(
-        torch.tensor([0.5 * c + 0.5, 0.5 * s]), dim=0)
-    logits = torch.stack([t0 @ s0, t0[1]]) / 0.5
-    expected = -torch.log_softmax(logits, 0)[0]
-    assert out['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
-    assert torch.allclose(loss.src_centroids[0], torch.tensor([0.8, 0.4]))
+def _random_batch(seed, n_cls=5, missing_src=()):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randn(2, 8, 6, 6, generator=g, dtype=torch.float64)
+    tgt = torch.randn(2, 8, 6, 6, generator=g, dtype=torch.float64)
+    src_l = torch.randint(0, n_cls, (2, 6, 6), generator=g)
+    for c in missing_src:
+        src_l[src_l == c] = 255
+    tgt_l = torch.randint(0, n_cls, (2, 6, 6), generator=g)
+    return src, src_l, tgt.requires_grad_(True), tgt_l
+
+
+def _plain_info_nce_grad(src, src_l, tgt, tgt_l, n_cls, temperature,
+                         constants=None):
+    """Gradient on the target features of a plain InfoNCE over the batch
+    centroids, built here from scratch; ``constants`` (class -> vector)
+    stand in for source classes absent from the batch."""
+    tgt = tgt.detach().clone().requires_grad_(True)
+    s_c, s_p = batch_centroids(src, src_l, n_cls)
+    t_c, t_p = batch_centroids(tgt, tgt_l, n_cls)
+    cands = {c: s_c[c] for c in range(n_cls) if s_p[c]}
+    cands.update(constants or {})
+    order = sorted(cands)
+    cand = torch.stack([cands[c] for c in order])
+    anchors = [c for c in range(n_cls) if t_p[c] and c in cands]
+    logits = torch.nn.functional.normalize(
+        t_c[anchors], dim=1) @ torch.nn.functional.normalize(
+            cand, dim=1).t() / temperature
+    pos = torch.tensor([order.index(c) for c in anchors])
+    torch.nn.functional.cross_entropy(logits, pos).backward()
+    return tgt.grad
+
+
+@pytest.mark.parametrize('memory', [False, True])
+def test_gradient_equals_a_plain_info_nce_over_the_batch_centroids(memory):
+    loss = CentroidContrastiveLoss(5, 8, temperature=0.2,
+                                   memory_candidates=memory).double()
+    for seed in range(3):  # with memory: later batches find it filled
+        src, src_l, tgt, tgt_l = _random_batch(seed)
+        loss(src, src_l, tgt, tgt_l)['loss'].backward()
+        expected = _plain_info_nce_grad(src, src_l, tgt, tgt_l, 5, 0.2)
+        assert torch.allclose(tgt.grad, expected, rtol=1e-9, atol=1e-12)
+        assert tgt.grad.abs().sum() > 0
+
+
+def test_memory_stands_in_for_absent_classes_and_gets_no_gradient():
+    loss = CentroidContrastiveLoss(5, 8, temperature=0.2,
+                                   centroid_momentum=0.5).double()
+    src, src_l, tgt, tgt_l = _random_batch(0)
+    loss(src, src_l, tgt, tgt_l)  # every class seen once
+    first = torch.nn.functional.normalize(batch_centroids(src, src_l, 5)[0],
+                                          dim=1)
+    assert torch.allclose(loss.src_centroids, first)
+    assert loss.src_seen.all() and loss.tgt_seen.all()
+    # next batch: source classes 1 and 3 missing; the memory's class-1 and
+    # class-3 centroids are constant candidates
+    src, src_l, tgt, tgt_l = _random_batch(1, missing_src=(1, 3))
+    memory = loss.src_centroids.clone()
+    out = loss(src, src_l, tgt, tgt_l)
+    out['loss'].backward()
+    expected = _plain_info_nce_grad(src, src_l, tgt, tgt_l, 5, 0.2,
+                                    constants={1: memory[1], 3: memory[3]})
+    assert torch.allclose(tgt.grad, expected, rtol=1e-9, atol=1e-12)
+    assert out['anchors'].item() == 5
+    for name, buf in loss.named_buffers():
+        assert not buf.requires_grad and buf.grad_fn is None, name
+    assert not any(True for _ in loss.parameters())
+    # the memory moved for the classes in the batch only, by momentum 0.5
+    batch = torch.nn.functional.normalize(batch_centroids(src, src_l, 5)[0],
+                                          dim=1)
+    assert torch.allclose(loss.src_centroids[[1, 3]], memory[[1, 3]])
+    assert torch.allclose(loss.src_centroids[0],
+                          0.5 * memory[0] + 0.5 * batch[0])
+    # without memory candidates, absent classes are simply left out
+    plain = CentroidContrastiveLoss(5, 8, temperature=0.2,
+                                    memory_candidates=False).double()
+    tgt.grad = None
+    plain(src, src_l, tgt, tgt_l)['loss'].backward()
+    assert torch.allclose(tgt.grad,
+                          _plain_info_nce_grad(src, src_l, tgt, tgt_l, 5,
+                                               0.2), rtol=1e-9, atol=1e-12)
+
+
+def test_class_distances_from_the_memory():
+    loss = CentroidContrastiveLoss(3, 2)
+    src = torch.tensor([[1., 0.], [0., 1.]]).t().reshape(1, 2, 1, 2)
+    tgt = torch.tensor([[1., 1.], [0., 1.]]).t().reshape(1, 2, 1, 2)
+    loss(src, torch.tensor([[[0, 1]]]), tgt, torch.tensor([[[0, 0]]]))
+    dist = loss.class_distances()
+    # class 0: source [1, 0], target mean of 45 and 90 degrees
+    t0 = torch.tensor([0.5 ** 0.5, 1 + 0.5 ** 0.5])
+    assert dist[0].item() == pytest.approx(
+        1 - (t0[0] / t0.norm()).item(), rel=1e-6)
+    assert torch.isnan(dist[1]) and torch.isnan(dist[2])  # not in both
+    loss.eval()  # no memory update outside training
+    loss(src, torch.tensor([[[0, 1]]]), tgt, torch.tensor([[[1, 1]]]))
+    assert torch.isnan(loss.class_distances()[1])
 
 
 def test_loss_arguments_are_checked():
@@ -179,7 +254,7 @@ def _grad_norm(module):
 
 
 def test_contrastive_gradients_reach_backbone_and_projection_head():
-    model = _model(warmup_iters=0, st_rampup_iters=0)
+    model = _model(warmup_ratio=None)
     losses = model.loss(*_batch())
     assert {'decode.loss_ce', 'st.loss_ce', 'cl.loss', 'cl.pos_sim',
             'st.kept'} <= set(losses)
@@ -196,7 +271,7 @@ def test_contrastive_gradients_reach_backbone_and_projection_head():
 
 
 def test_without_projection_head_centroids_use_the_classifier_input():
-    model = _model(warmup_iters=0, projection_head=None,
+    model = _model(warmup_ratio=None, projection_head=None,
                    contrastive_loss=dict(type='CentroidContrastiveLoss',
                                          feat_channels=64))
     losses = model.loss(*_batch())
@@ -206,7 +281,7 @@ def test_without_projection_head_centroids_use_the_classifier_input():
 
 
 def test_schedule_and_hook_feed():
-    model = _model(cl_warmup_iters=1)  # mini: self-training from 500
+    model = _model(warmup_ratio=None, warmup_iters=1)
     losses = model.loss(*_batch())
     assert 'st.loss_ce' not in losses and losses['cl.loss'] == 0
     assert losses['st.weight'] == 0 and losses['cl.weight'] == 0
@@ -215,14 +290,71 @@ def test_schedule_and_hook_feed():
         'probs'].requires_grad
     assert feed['indices'] == [0, 1] and feed['input_shape'] == (64, 64)
     assert model.pop_ensemble_feed() is None
-    assert model.loss(*_batch())['cl.loss'] > 0  # iteration 1
+    assert model.wants_ensemble_labels()  # iteration 1
+    losses = model.loss(*_batch())  # iteration 1: both terms
+    assert losses['cl.loss'] > 0 and losses['st.loss_ce'] > 0
+
+
+def _self_training(**overrides):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/self_training/mini.py'))
+    cfg.model.update(overrides)
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('max_iters,start', [(1500, 375), (30, 8), (2, 0)])
+def test_warmup_ratio_is_shared_with_self_training(max_iters, start):
+    hub = MessageHub.get_instance(f'clst_warmup_{max_iters}')
+    hub.update_info('max_iters', max_iters)
+    clst, st = _model(), _self_training()  # both configs: ratio 0.25
+    assert clst.warmup_end() == st.warmup_end() == start
+    assert clst.warmups() == {'self-training': start,
+                              'contrastive term': start}
+    assert st.warmups() == {'self-training': start}
+    clst.local_iter.fill_(max(start - 1, 0))
+    assert clst.wants_ensemble_labels() == (start == 0)
+    clst.local_iter.fill_(start)
+    assert clst.wants_ensemble_labels()
+    assert clst.st_factor(start) == 1.0 and clst.cl_factor(start) == 0.1
+    # only active terms have a warm-up; a ramp-up is a ratio too
+    assert _model(cl_weight=0.0).warmups() == {'self-training': start}
+    ramped = _model(rampup_ratio=0.1)
+    assert ramped.rampup_length() == round(0.1 * max_iters)
+    if ramped.rampup_length():
+        assert ramped.st_factor(start) == pytest.approx(math.exp(-5))
+
+
+def test_self_training_term_is_self_trainings_loss():
+    model = _model(warmup_ratio=None, cl_weight=0.0, target_augment=None)
+    src, samples, tgt, tsamples = _batch()
+    losses = model.loss(src, samples, tgt, tsamples)
+    seg = model.segmentor
+    with torch.no_grad():
+        logits = full_res_logits(seg, tgt)
+    labels = torch.cat([t.gt_sem_seg.data for t in tsamples]).long()
+    assert losses['st.loss_ce'].item() == pytest.approx(
+        pseudo_label_ce(logits, labels).item(), rel=1e-5)
+
+
+def test_class_distances_are_logged_per_class_name():
+    hub = MessageHub.get_instance('clst_dist_names')
+    names = ('road', 'traffic light', 'b', 'c', 'd', 'e', 'f')
+    hub.update_info('dataset_meta', dict(classes=names))
+    model = _model(warmup_ratio=None)
+    losses = model.loss(*_batch())
+    dist = model.contrastive_loss.class_distances()
+    keys = {k for k in losses if k.startswith('cl.dist.')}
+    assert 'cl.dist.traffic_light' in keys and len(keys) == int(
+        torch.isfinite(dist).sum()) > 0
+    assert losses['cl.dist.road'].item() == pytest.approx(dist[0].item())
+    hub.update_info('dataset_meta', None)
+    assert 'cl.dist.0' in model.loss(*_batch())
 
 
 def test_missing_hook_fields_fail_clearly_and_online_sources_work():
-    model = _model(warmup_iters=0)
+    model = _model(warmup_ratio=None)
     with pytest.raises(KeyError, match='TemporalEnsembleHook'):
         model.loss(*_batch(hook_fields=False))
-    online = _model(warmup_iters=0, pseudo_label_source='online',
+    online = _model(warmup_ratio=None, pseudo_label_source='online',
                     cl_target_labels='online')
     assert not online.needs_ensemble
     losses = online.loss(*_batch(hook_fields=False))
@@ -237,6 +369,8 @@ def test_bad_clst_arguments_fail_clearly():
         _model(ensemble=dict(momentum=1.0, memory_size=(4, 4)))
     with pytest.raises(ValueError, match='warmup_iters'):
         _model(warmup_iters=-1)
+    with pytest.raises(ValueError, match=r'warmup_ratio must be in \[0, 1\)'):
+        _model(warmup_ratio=1.0)
     with pytest.raises(ValueError, match='in_channels must be given'):
         _model(projection_head=dict(type='ProjectionHead', in_index=0))
     several = dict(in_index=[0, 1], in_channels=[32, 64],

@@ -1,10 +1,13 @@
 """Bad configs fail before anything is built, with one line naming the
-key and what was expected."""
+key and what was expected: unknown model types, overrides of keys the config
+lacks (unless marked new with '+'), out-of-range values, constructor
+arguments a model part's class does not take."""
 import pytest
 
 import clst_mmseg  # noqa: F401
 from clst_mmseg.apis import load_config, prepare_run
 from clst_mmseg.apis.config import check_model_types
+from clst_mmseg.apis.config_checks import check_config
 from conftest import ROOT
 
 
@@ -36,3 +39,174 @@ def test_head_and_dataset_class_count_mismatch(mini_data_dir):
                       {'model.segmentor.decode_head.num_classes': 5})
     with pytest.raises(ValueError, match='num_classes'):
         prepare_run(cfg)
+
+
+def _load(options):
+    return load_config(f'{ROOT}/configs/source_only/mini.py', options)
+
+
+@pytest.mark.parametrize('key, expected', [
+    ('foo.bar', "foo.bar: not a key of the config (the top level has no key "
+     "'foo'); to add a new key, write +foo.bar=..."),
+    ('train_cfg.max_iterz', "train_cfg.max_iterz: not a key of the config "
+     "(train_cfg has no key 'max_iterz'; did you mean "
+     "'train_cfg.max_iters'?); to add a new key, write "
+     "+train_cfg.max_iterz=..."),
+    ('randomnes.seed', "randomnes.seed: not a key of the config (the top "
+     "level has no key 'randomnes'; did you mean 'randomness'?); to add a "
+     "new key, write +randomnes.seed=..."),
+    ('param_scheduler.3.end', "param_scheduler.3.end: not a key of the "
+     "config (param_scheduler is a list of 1 item(s); '3' is not an index "
+     "of it); to add a new key, write +param_scheduler.3.end=..."),
+])
+def test_override_of_a_missing_key_is_refused(key, expected):
+    with pytest.raises(ValueError) as err:
+        _load({key: 1})
+    assert str(err.value) == expected
+
+
+def test_override_keys_that_exist_or_are_marked_new_pass():
+    cfg = _load({'train_cfg.max_iters': 20, 'param_scheduler.0.end': 20,
+                 '+foo.bar': 1, 'work_dir': '/tmp/x'})
+    assert cfg.train_cfg.max_iters == 20 and cfg.foo.bar == 1
+    assert cfg.param_scheduler[0].end == 20 and cfg.work_dir == '/tmp/x'
+    assert '+foo' not in cfg
+
+
+@pytest.mark.parametrize('options, expected', [
+    ({'train_cfg.max_iters': -5},
+     'train_cfg.max_iters: expected an int >= 1, got -5'),
+    ({'train_cfg.max_iters': 2.5},
+     'train_cfg.max_iters: expected an int >= 1, got 2.5'),
+    ({'train_dataloader.batch_size': 0},
+     'train_dataloader.batch_size: expected an int >= 1, got 0'),
+    ({'randomness.seed': -1}, 'randomness.seed: expected an int in [0, '
+     '4294967295] or None, got -1'),
+    ({'optim_wrapper.optimizer.lr': -0.1},
+     'optim_wrapper.optimizer.lr: expected a number >= 0, got -0.1'),
+    ({'default_hooks.checkpoint.interval': 0},
+     'default_hooks.checkpoint.interval: expected an int >= 1 or -1, got 0'),
+])
+def test_out_of_range_values_name_the_key(options, expected):
+    cfg = _load(options)
+    with pytest.raises(ValueError) as err:
+        check_config(cfg)
+    assert str(err.value) == expected
+
+
+@pytest.mark.parametrize('key, expected', [
+    ('+model.segmentor.decode_head.num_clases',
+     "model.segmentor.decode_head.num_clases: DeepLabV2Head takes no "
+     "argument 'num_clases'; did you mean 'num_classes'?"),
+    ('+model.segmentor.backbone.dept',
+     "model.segmentor.backbone.dept: ResNet takes no argument 'dept'; did "
+     "you mean 'depth'?"),
+    ('+model.segmentor.decode_head.loss_decode.los_weight',
+     "model.segmentor.decode_head.loss_decode.los_weight: CrossEntropyLoss "
+     "takes no argument 'los_weight'; did you mean 'loss_weight'?"),
+])
+def test_unknown_constructor_keys_name_the_key_path(key, expected):
+    cfg = _load({key: 3})
+    with pytest.raises(ValueError) as err:
+        check_config(cfg)
+    assert str(err.value) == expected
+
+
+def test_constructor_keys_of_uda_methods_and_kwargs_chains():
+    # ADVENT forwards **kwargs to AdaptSegNet; mmseg heads to BaseDecodeHead
+    cfg = load_config(f'{ROOT}/configs/advent/mini.py',
+                      {'+model.lambda_advv': 1})
+    with pytest.raises(ValueError, match=r"^model.lambda_advv: ADVENT takes "
+                       r"no argument 'lambda_advv'; did you mean "
+                       r"'lambda_adv'\?$"):
+        check_config(cfg)
+    cfg = load_config(f'{ROOT}/configs/clst/mini.py',
+                      {'+model.projection_head.chanels': 8})
+    with pytest.raises(ValueError, match='^model.projection_head.chanels: '
+                       'ProjectionHead takes no argument'):
+        check_config(cfg)
+
+
+def test_every_shipped_config_passes_the_checks():
+    import glob
+    paths = sorted(glob.glob(f'{ROOT}/configs/*/*.py') +
+                   glob.glob(f'{ROOT}/configs/*/ablations/*.py'))
+    paths = [p for p in paths if '/benchmarks/' not in p
+             and '/_base_/' not in p]
+    assert len(paths) > 30
+    for path in paths:
+        cfg = load_config(path)
+        check_model_types(cfg)
+        check_config(cfg)
+
+
+def test_benchmark_overrides_go_through_the_same_check(tmp_path, capsys):
+    from clst_mmseg.benchmark.cli import main
+    from clst_mmseg.benchmark.suite import SuiteError, load_suite
+    from test_benchmark_fakes import make_suite
+    suite = make_suite(str(tmp_path))
+    with pytest.raises(SuiteError) as err:
+        load_suite(suite, extra_overrides={'randomnes.seed': 1})
+    assert str(err.value).endswith(
+        "does not load: randomnes.seed: not a key of the config (the top "
+        "level has no key 'randomnes'; did you mean 'randomness'?); to add "
+        "a new key, write +randomnes.seed=...")
+    assert main([suite, '--cfg-options', 'randomnes.seed=1']) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'randomnes.seed: not a key' in err
+    assert main([suite, '--cfg-options', 'train_cfg.max_iters=-5']) == 2
+    assert 'train_cfg.max_iters: expected an int >= 1, got -5' in \
+        capsys.readouterr().err
+    assert not (tmp_path / 'results').exists()  # nothing ran
+    runs = load_suite(suite, extra_overrides={'+fake.extra': 1}).runs
+    assert '+fake.extra=1' in runs[0].cfg_options
+
+
+def test_paper_config_without_its_weights_file_stops_before_training(
+        tmp_path, monkeypatch):
+    """The paper configs name the weights their references started from;
+    a missing file stops a training with one line saying how to get it,
+    unless allow_random_init=True. Testing needs no init file."""
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ here
+    cfg = load_config(f'{ROOT}/configs/dacs/gta2cs.py')
+    assert cfg.allow_random_init is False
+    with pytest.raises(FileNotFoundError) as err:
+        prepare_run(cfg, verify=False)
+    assert str(err.value) == (
+        'model.segmentor.backbone.init_cfg.2: pretrained weights '
+        'checkpoints/resnet101COCO-41f33a49_mmseg.pth not found; DACS\'s '
+        'init (configUDA.json "pretrained": "coco", trainUDA.py): download '
+        'http://vllab1.ucmerced.edu/~whung/adv-semi-seg/'
+        'resnet101COCO-41f33a49.pth and run python '
+        'tools/convert_weights/deeplabv2_resnet101.py '
+        'resnet101COCO-41f33a49.pth '
+        'checkpoints/resnet101COCO-41f33a49_mmseg.pth; or set '
+        'allow_random_init=True (--cfg-options allow_random_init=True) to '
+        'train from random initialisation')
+    prepare_run(cfg, verify=False, train=False)  # tools/test.py
+    prepare_run(load_config(f'{ROOT}/configs/dacs/gta2cs.py',
+                            {'allow_random_init': True}), verify=False)
+    # with the file in place the check passes
+    (tmp_path / 'checkpoints').mkdir()
+    (tmp_path / 'checkpoints' / 'resnet101COCO-41f33a49_mmseg.pth').touch()
+    prepare_run(cfg, verify=False)
+    # the mini task keeps random init: nothing to check
+    prepare_run(load_config(f'{ROOT}/configs/dacs/mini.py'), verify=False)
+
+
+def test_every_paper_config_names_a_pretrained_file():
+    from clst_mmseg.benchmark.initialisation import (is_local,
+                                                     pretrained_entries)
+    for method in ('source_only', 'oracle', 'adaptsegnet', 'advent', 'dacs',
+                   'self_training', 'self_training_cb', 'clst'):
+        for task in ('gta2cs', 'synthia2cs'):
+            cfg = load_config(f'{ROOT}/configs/{method}/{task}.py')
+            entries = pretrained_entries(cfg.model)
+            assert len(entries) == 1, (method, task)
+            key, entry = entries[0]
+            assert key == 'model.segmentor.backbone.init_cfg.2'
+            assert is_local(entry['checkpoint'])
+            assert entry['checkpoint'].startswith('checkpoints/')
+            assert 'tools/convert_weights/' in entry['source']
+        assert pretrained_entries(
+            load_config(f'{ROOT}/configs/{method}/mini.py').model) == []

@@ -84,6 +84,25 @@ def test_head_is_sum_of_dilated_convs():
     assert all(c.bias is not None for c in head.aspp)
 
 
+def test_head_first_two_branches_as_the_reference_classifier():
+    """AdaptSegNet's / DACS's Classifier_Module returns inside its loop:
+    the output is the dilation-6 branch plus the dilation-12 branch."""
+    torch.manual_seed(0)
+    head = DeepLabV2Head(in_channels=6, num_classes=5, in_index=0,
+                         branch_mode='first_two')
+    assert head.dilations == (6, 12) and len(head.aspp) == 2
+    feat = torch.randn(1, 6, 40, 33)
+    expected = sum(
+        F.conv2d(feat, conv.weight, conv.bias, padding=d, dilation=d)
+        for conv, d in zip(head.aspp, (6, 12)))
+    torch.testing.assert_close(head([feat]), expected)
+    with pytest.raises(ValueError, match="branch_mode must be one of"):
+        DeepLabV2Head(in_channels=6, num_classes=5, branch_mode='two')
+    with pytest.raises(ValueError, match='needs at least two dilations'):
+        DeepLabV2Head(in_channels=6, num_classes=5, dilations=(6, ),
+                      branch_mode='first_two')
+
+
 def test_head_init_and_custom_dilations():
     head = DeepLabV2Head(in_channels=512,
                          num_classes=19,
@@ -142,7 +161,11 @@ def test_r101_config_structure(r101):
     backbone = r101.segmentor.backbone
     assert type(backbone).__name__ == 'ResNet' and not backbone.deep_stem
     assert backbone.conv1.kernel_size == (7, 7)
-    assert backbone.out_indices == (2, 3) and backbone.norm_eval
+    # the reference BN mode: affine frozen, batch statistics (train mode)
+    assert backbone.out_indices == (2, 3) and not backbone.norm_eval
+    r101.train()
+    assert all(m.training for m in backbone.modules()
+               if isinstance(m, nn.BatchNorm2d))
     expected = {
         'layer1': (1, 1),
         'layer2': (2, 1),
@@ -151,9 +174,11 @@ def test_r101_config_structure(r101):
     }
     for name, (stride, dilation) in expected.items():
         blocks = list(getattr(backbone, name))
-        # style='pytorch': the stride sits on the 3x3 conv of the 1st block;
-        # contract_dilation=False: every block has the full dilation
-        assert blocks[0].conv2.stride == (stride, stride), name
+        # style='caffe' (the Caffe DeepLab weights): the stride sits on the
+        # 1x1 conv1 of the 1st block; contract_dilation=False: every block
+        # has the full dilation
+        assert blocks[0].conv1.stride == (stride, stride), name
+        assert blocks[0].conv2.stride == (1, 1), name
         assert all(b.conv2.dilation == (dilation, dilation)
                    for b in blocks), name
     assert [len(getattr(backbone, f'layer{i}'))
@@ -163,23 +188,20 @@ def test_r101_config_structure(r101):
     head = r101.segmentor.decode_head
     assert isinstance(head, DeepLabV2Head) and head.in_index == 1
     assert head.dilations == (6, 12, 18, 24) and head.num_classes == 19
+    assert head.branch_mode == 'sum_all'
     assert not r101.segmentor.with_auxiliary_head
     prep = r101.data_preprocessor
-    assert prep.channel_conversion and prep.size == (512, 1024)
-    torch.testing.assert_close(prep.mean.flatten(),
-                               torch.tensor([123.675, 116.28, 103.53]))
+    # Caffe input: BGR, 0-255 minus the Caffe mean, no std
+    assert not prep.channel_conversion and prep.size == (512, 1024)
+    torch.testing.assert_close(
+        prep.mean.flatten(),
+        torch.tensor([104.00698793, 116.66876762, 122.67891434]))
+    torch.testing.assert_close(prep.std.flatten(), torch.ones(3))
     assert prep.seg_pad_val == 255 and prep.pad_val == 0
     assert r101.segmentor.test_cfg['mode'] == 'whole'
 
 
-def test_r101_matches_torchvision_resnet101_and_param_count(r101):
-    torchvision = pytest.importorskip('torchvision')
-    tv = torchvision.models.resnet101(weights=None).state_dict()
-    ours = r101.segmentor.backbone.state_dict()
-    tv_backbone = {k: v for k, v in tv.items() if not k.startswith('fc.')}
-    # the torchvision://resnet101 checkpoint loads key for key
-    assert set(ours) == set(tv_backbone)
-    assert all(ours[k].shape == v.shape for k, v in tv_backbone.items())
+def test_r101_param_count(r101):
     n_backbone = sum(p.numel() for p in r101.segmentor.backbone.parameters())
     n_head = sum(p.numel() for p in r101.segmentor.decode_head.parameters())
     assert n_backbone == 42_500_160  # ResNet-101 without fc
@@ -196,15 +218,21 @@ def test_r101_output_stride_8(r101):
     assert logits.shape == (1, 19, 8, 16)
 
 
-def test_r101_builds_offline_with_warning(offline):
+def test_r101_without_weights_file_warns_with_its_source(tmp_path):
     cfg = Config.fromfile(CONFIG)
+    init = cfg.segmentor.backbone.init_cfg[-1]
+    assert init.checkpoint == ('checkpoints/'
+                               'DeepLab_resnet_pretrained_init-f81d91e8_mmseg'
+                               '.pth')
+    init.checkpoint = str(tmp_path / 'absent.pth')
     model = MODELS.build(cfg.segmentor)
     with _LogCapture() as log:
         model.backbone.init_weights()
     warnings = [m for m in log.warnings() if 'PretrainedIfAvailable' in m]
     assert len(warnings) == 1 and '\n' not in warnings[0]
-    assert 'torchvision://resnet101' in warnings[0]
+    assert 'absent.pth' in warnings[0]
     assert 'random initialisation' in warnings[0]
+    assert 'tools/convert_weights/deeplabv2_resnet101.py' in warnings[0]
     # the Kaiming init before it in the init_cfg list still ran
     std = model.backbone.conv1.weight.std().item()
     assert abs(std - (2 / (64 * 7 * 7))**0.5) < 0.2 * std

@@ -15,7 +15,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.datasets import mini
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SMALL = dict(n_source=6, n_target_train=5, n_target_val=4)
+SMALL = dict(n_source=6, n_target_train=5, n_target_val=4, n_source_val=3)
 
 
 def _files(root):

@@ -58,3 +58,44 @@ def test_photometric_augment_keeps_shape_and_changes_pixels():
     mean = torch.tensor([100., 110., 120.]).view(1, 3, 1, 1)
     x = (torch.rand(1, 3, 4, 4) * 255 - mean) / 50
     torch.testing.assert_close(none(x), x, atol=1e-5, rtol=0)
+
+
+def test_photometric_augment_hue_range(monkeypatch):
+    """DACS's kornia ColorJitter(hue=0.25) shifts hue by up to a quarter
+    of the circle; without jitter_hue the shift stays within s/4."""
+    import clst_mmseg.models.utils.target_augment as ta
+    shifts = []
+    monkeypatch.setattr(ta.TF, 'adjust_hue',
+                        lambda img, h: shifts.append(h) or img)
+    x = torch.zeros(64, 3, 4, 4)
+    for hue, bound in ((0.25, 0.25), (None, 0.0625)):
+        shifts.clear()
+        torch.manual_seed(0)
+        aug = PhotometricAugment(mean=[0., 0., 0.], std=[1., 1., 1.],
+                                 jitter_prob=1.0, jitter_strength=0.25,
+                                 jitter_hue=hue, blur_prob=0.0)
+        aug(x)
+        assert len(shifts) == 64
+        assert max(abs(h) for h in shifts) <= bound
+        assert max(abs(h) for h in shifts) > 0.8 * bound
+    with pytest.raises(ValueError, match=r'jitter_hue must be in \[0, 0.5\]'):
+        PhotometricAugment(mean=[0.] * 3, std=[1.] * 3, jitter_hue=0.6)
+
+
+def test_photometric_augment_blur_kernel_as_dacs(monkeypatch):
+    """DACS's gaussian_blur: kernel side = ceil(0.1 * side), made odd."""
+    import clst_mmseg.models.utils.target_augment as ta
+    sizes = []
+    monkeypatch.setattr(ta.TF, 'gaussian_blur',
+                        lambda img, k, s: sizes.append(tuple(k)) or img)
+    aug = PhotometricAugment(mean=[0.] * 3, std=[1.] * 3, jitter_prob=0.0,
+                             blur_prob=1.0, blur_kernel_ratio=0.1)
+    aug(torch.zeros(1, 3, 512, 512))
+    aug(torch.zeros(1, 3, 64, 96))
+    assert sizes == [(51, 51), (9, 7)]  # (x, y): ceil(51.2)=52 -> 51
+    sizes.clear()
+    default = PhotometricAugment(mean=[0.] * 3, std=[1.] * 3,
+                                 jitter_prob=0.0, blur_prob=1.0,
+                                 blur_sigma=(1.0, 1.0))
+    default(torch.zeros(1, 3, 512, 512))
+    assert sizes == [(5, 5)]

@@ -167,6 +167,7 @@ def run_worker(args) -> dict:
     if args.batch_size:
         cfg.train_dataloader.batch_size = args.batch_size
     cfg.log_level = 'WARNING'
+    cfg.allow_random_init = True  # timing only: the weights do not matter
     prepare_run(cfg)
 
     stamps, state = [], {}

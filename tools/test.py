@@ -5,21 +5,14 @@ evaluator defines (e.g. mIoU16 and mIoU13 for SYNTHIA -> Cityscapes).
 Example::
 
     python tools/test.py configs/source_only/mini.py \
-        work_dirs/mini/iter_2000.pth
+        work_dirs/source_only/mini/iter_500.pth
 """
 import argparse
-import json
-import math
-import numbers
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -60,6 +53,19 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
+                                 load_config, one_line_errors, prepare_run,
+                                 register_tool_hooks, set_tool_threads)
+    from clst_mmseg.engine.hooks.val_metrics_json_hook import \
+        write_metrics_json
+
+    set_tool_threads()
     try:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
@@ -68,7 +74,8 @@ def main():
                           args.launcher)
         if args.work_dir is None:
             cfg.work_dir = osp.join(cfg.work_dir, 'test')
-        prepare_run(cfg, verify=not args.no_verify)
+        prepare_run(cfg, verify=not args.no_verify, train=False)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
@@ -77,6 +84,7 @@ def main():
         hook = cfg.default_hooks.visualization
         hook.draw = True
         hook.show = False
+        hook.interval = 1  # every sample tested (mmseg's default: 1 in 50)
         cfg.visualizer.save_dir = args.show_dir
     if args.tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -86,30 +94,20 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with one_line_errors():
+        runner = Runner.from_cfg(cfg)
+        register_tool_hooks(runner)
+        check_fits(runner.model, args.checkpoint)  # keys, shapes, finite
+        metrics = runner.test()
     if runner.rank == 0:
         means = {k: v for k, v in metrics.items()
                  if k.startswith('mIoU') or k in ('aAcc', 'mAcc')}
         print('summary: ' + ', '.join(f'{k} {v:.2f}' for k, v in
                                       means.items()))
         if args.metrics_json:
-            write_metrics_json(metrics, args.metrics_json)
+            with one_line_errors():
+                write_metrics_json(metrics, args.metrics_json)
     close_distributed()
-
-
-def write_metrics_json(metrics: dict, path: str) -> None:
-    """Write the metrics dict (floats; NaN -> null) for other tools, e.g.
-    the benchmark's result records."""
-    clean = {}
-    for k, v in metrics.items():
-        if isinstance(v, numbers.Real):
-            v = float(v) if math.isfinite(float(v)) else None
-        clean[k] = v
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(clean, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -7,17 +7,10 @@ Example::
     bash tools/dist_train.sh configs/source_only/mini.py 2
 """
 import argparse
-import logging
 import os
 import sys
 
-from mmengine.config import DictAction
-from mmengine.logging import print_log
-from mmengine.runner import Runner
-
-import clst_mmseg  # noqa: F401  (compat layer + registration)
-from clst_mmseg.apis import close_distributed, load_config, prepare_run
-from mmseg.registry import RUNNERS
+from mmengine.config import DictAction  # light: no torch
 
 
 def parse_args():
@@ -33,11 +26,17 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed precision: an AmpOptimWrapper per optimizer (float16 '
+        'by default); on a CPU-only machine bfloat16, asked for with '
+        '--cfg-options optim_wrapper.dtype=bfloat16')
     parser.add_argument(
         '--no-verify',
         action='store_true',
         help='skip the data check that runs before training')
+    parser.add_argument(
+        '--val-metrics-dir',
+        help='write the metrics of every validation (per-class IoU, mIoU, '
+        'class subsets; NaN becomes null) to DIR/iter_<N>.json')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -58,30 +57,47 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # torch, mmseg and clst_mmseg's registration only after the arguments
+    # parsed (--help, bad arguments: no 3-second import)
+    from mmengine.runner import Runner
+
+    import clst_mmseg
+    clst_mmseg.register_all_modules()
+    from clst_mmseg.apis import (apply_resume, check_work_dir,
+                                 close_distributed, config_amp_error,
+                                 enable_amp, load_config, one_line_errors,
+                                 prepare_run, register_tool_hooks,
+                                 set_tool_threads)
+    from clst_mmseg.engine.hooks import ValMetricsJSONHook
+    from clst_mmseg.engine.hooks.non_finite_check_hook import \
+        ensure_non_finite_check
+    from mmseg.registry import RUNNERS
+
+    set_tool_threads()
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
+        if args.amp:
+            enable_amp(cfg)
         prepare_run(cfg, verify=not args.no_verify)
+        check_work_dir(cfg.work_dir)
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
 
-    if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        elif cfg.optim_wrapper.type != 'OptimWrapper':
-            sys.exit('error: --amp is only supported when optim_wrapper.type '
-                     f'is OptimWrapper, got {cfg.optim_wrapper.type}')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+    if config_amp_error(cfg.optim_wrapper):
+        sys.exit(f'error: {config_amp_error(cfg.optim_wrapper)}')
+    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    with one_line_errors():
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        register_tool_hooks(runner)
+        ensure_non_finite_check(runner)
+        if args.val_metrics_dir:
+            runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
+        runner.train()
     close_distributed()
 
 

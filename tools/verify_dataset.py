@@ -18,6 +18,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.utils import import_modules_from_strings  # noqa: E402
 
 import clst_mmseg.datasets  # noqa: E402,F401  (register datasets)
+from clst_mmseg.apis.config_checks import merge_cfg_options  # noqa: E402
 from clst_mmseg.datasets.verify import (DatasetVerificationError,  # noqa
                                         verify_config)
 
@@ -38,8 +39,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    try:
+        merge_cfg_options(cfg, args.cfg_options)
+    except ValueError as e:
+        print(f'error: {e}')
+        return 1
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg['custom_imports'])
     try:

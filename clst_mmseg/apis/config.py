@@ -7,6 +7,10 @@ from typing import Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from clst_mmseg.datasets.verify import verify_config
+from clst_mmseg.engine.hooks import check_ensemble_pipeline
+from .config_checks import check_config, merge_cfg_options
+from .pretrained_check import check_pretrained_weights
+from .vis_backends import check_vis_backends, expand_vis_backends
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
 _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
@@ -21,9 +25,11 @@ def load_config(path: str,
 
     Args:
         path (str): Config file.
-        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        cfg_options (dict, optional): ``--cfg-options`` overrides; each key
+            must exist in the config unless written ``+key`` (see
+            :func:`~.config_checks.merge_cfg_options`).
         work_dir (str, optional): ``--work-dir``; otherwise the config's
-            ``work_dir`` or ``./work_dirs/<config name>``.
+            ``work_dir`` or :func:`default_work_dir`.
         launcher (str): Job launcher. Defaults to 'none'.
 
     Returns:
@@ -33,14 +39,33 @@ def load_config(path: str,
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
+    expand_vis_backends(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(path))[0])
+        cfg.work_dir = default_work_dir(path)
     return cfg
+
+
+def default_work_dir(path: str) -> str:
+    """``./work_dirs/<config path below configs/, without .py>``, e.g.
+    ``work_dirs/clst/mini`` for ``configs/clst/mini.py``.
+
+    mmseg names the default work dir after the config file alone; our task
+    configs share file names across methods (every method has a
+    ``mini.py``), so that would put every method's checkpoints (and
+    ``--resume``) in one folder. A config outside a ``configs`` folder keeps
+    mmseg's ``./work_dirs/<file name>``.
+    """
+    parts = osp.normpath(osp.abspath(path)).split(osp.sep)
+    if 'configs' in parts[:-1]:
+        below = len(parts) - 1 - parts[::-1].index('configs')
+        parts = parts[below + 1:]
+    else:
+        parts = parts[-1:]
+    parts[-1] = osp.splitext(parts[-1])[0]
+    return osp.join('./work_dirs', *parts)
 
 
 def _model_types(cfg: dict, prefix: str) -> Iterator[Tuple[str, str]]:
@@ -74,12 +99,20 @@ def check_model_types(cfg: Config) -> None:
                            f"registered in mmseg's MODELS){hint}")
 
 
-def prepare_run(cfg: Config, verify: bool = True) -> None:
+def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     """Checks to run before building a runner, so that bad input fails with a
     one-line message before anything is trained or written: the model types
-    the config names, and (unless ``verify`` is False) the data roots, labels
-    and class counts (see :func:`verify_config`)."""
+    the config names, out-of-range values and unknown model-part arguments
+    (see :func:`~.config_checks.check_config`), for a training (``train``)
+    its pretrained weights files (see :func:`check_pretrained_weights`), and
+    (unless ``verify`` is False) the data roots, labels and class counts
+    (see :func:`verify_config`)."""
     check_model_types(cfg)
+    check_config(cfg)
+    check_vis_backends(cfg)
+    if train:  # testing loads a trained checkpoint instead
+        check_pretrained_weights(cfg)
+        check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
     if verify:
         verify_config(cfg)
 

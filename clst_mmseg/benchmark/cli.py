@@ -1,23 +1,29 @@
 """``tools/benchmark.py``: run a suite, then build its leaderboards."""
 import argparse
+import os
 import os.path as osp
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import DictAction
 
+from clst_mmseg.apis.os_errors import os_error_line
 from .execute_local import parse_gpus, run_local, slots_for
 from .progress import Progress
-from .publish import publish
+from .protocol_cards import protocol_summary
 from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
 from .suite import SuiteError, load_suite, select
+from .suite_checks import format_duration
 
 DEFAULT_SUITE = 'configs/benchmarks/default.py'
 _STATUS = dict(run='to run', reuse='done', retrain='retrain',
                busy='running', resume='resume', restart='restart',
-               retry='retry')
+               retry='retry', diverged='diverged')
+#: Plan actions that execute nothing.
+_IDLE = ('reuse', 'busy', 'diverged')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -40,12 +46,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--retrain', action='store_true',
                    help='train finished runs again (old records are kept '
                    'in the new record\'s attempts)')
+    p.add_argument('--retry-diverged', action='store_true',
+                   help='retry runs that failed with a non-finite loss or '
+                   'weight (left alone otherwise: the same config and seed '
+                   'diverge again)')
     p.add_argument('--gpus', help="run in parallel, one run per GPU group: "
                    "'all' or ids like '0,1,2,3'")
     p.add_argument('--jobs', type=int, metavar='N',
                    help="without --gpus: N runs at once on the CPU, the "
                    "cores split between them (default: the suite's "
                    "cpu_jobs)")
+    p.add_argument('--num-seeds', type=int, metavar='N',
+                   help="run seeds 0 .. N-1 instead of the suite's seeds")
     p.add_argument('--device', choices=['cpu', 'cuda', 'auto'],
                    help="override the suite's device")
     p.add_argument('--executor', choices=['local', 'slurm'],
@@ -64,7 +76,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
-                  retrain: bool) -> str:
+                  retrain: bool, retry_diverged: bool = False) -> str:
     """The ``--dry-run`` listing."""
     n_methods = len({r.method for r in suite.runs})
     lines = [
@@ -77,10 +89,17 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
     rows = []
     counts: Dict[str, int] = {}
     for r in runs:
-        action, rec = plan_action(store, r, retrain)
+        action, rec = plan_action(store, r, retrain, retry_diverged)
         counts[action] = counts.get(action, 0) + 1
         why = ''
-        if action in ('resume', 'restart', 'retry') and rec:
+        if action == 'resume' and rec is None:
+            why = ('no valid record; its work dir has a checkpoint to '
+                   'resume from')
+        elif action == 'diverged':
+            reason = rec.get('reason') or {}
+            why = (f'failed: {reason.get("kind")}: {reason.get("message")}; '
+                   'not retried without --retry-diverged')
+        elif action in ('resume', 'restart', 'retry') and rec:
             if rec['status'] == 'running':  # nobody holds its lock: dead
                 why = ('interrupted: lost: the process executing it died '
                        'without a final record')
@@ -89,18 +108,21 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
                 why = (f'{rec["status"]}: {reason.get("kind")}: '
                        f'{reason.get("message")}')
         rows.append((_STATUS[action], r.label, r.run_id, r.config_display,
-                     why))
+                     why, protocol_summary(r.resolved_config,
+                                           suite.method(r.method).reference)))
     w = [max([len(x[i]) for x in rows] + [len(h)]) for i, h in enumerate(
         ('status', 'run', 'run id', 'config'))]
     lines.append('  '.join(h.ljust(w[i]) for i, h in enumerate(
-        ('status', 'run', 'run id', 'config'))).rstrip())
+        ('status', 'run', 'run id', 'config'))) + '  protocol')
     for row in rows:
         text = '  '.join(row[i].ljust(w[i]) for i in range(4))
-        lines.append((text + ('  (' + row[4] + ')' if row[4] else '')
-                      ).rstrip())
-    todo = sum(v for k, v in counts.items() if k not in ('reuse', 'busy'))
+        lines.append((text + '  ' + row[5] +
+                      ('  (' + row[4] + ')' if row[4] else '')).rstrip())
+    todo = sum(v for k, v in counts.items() if k not in _IDLE)
     lines.append(f'{counts.get("reuse", 0)} done, {todo} to execute, '
-                 f'{counts.get("busy", 0)} running elsewhere')
+                 f'{counts.get("busy", 0)} running elsewhere' +
+                 (f', {counts["diverged"]} diverged (not retried)'
+                  if counts.get('diverged') else ''))
     return '\n'.join(lines)
 
 
@@ -117,13 +139,15 @@ def _priors(store: ResultsStore, runs: Sequence[RunSpec]) -> Dict:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit status (0: every selected run is
-    finished, 1: some failed or were interrupted, 2: bad input)."""
+    finished, 1: some failed, diverged, were interrupted or are still
+    executed by another process, 2: bad input or a results / work folder
+    that cannot be written)."""
     args = parse_args(argv)
     try:
         suite = load_suite(args.suite, extra_overrides=args.cfg_options,
                            results_dir=args.results_dir,
                            work_dir=args.work_dir, device=args.device,
-                           cpu_jobs=args.jobs)
+                           cpu_jobs=args.jobs, num_seeds=args.num_seeds)
         runs = select(suite.runs, args.only, args.skip)
         gpus = parse_gpus(args.gpus)
         if gpus and suite.options['device'] == 'cpu':
@@ -141,43 +165,51 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (SuiteError, ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    store = ResultsStore(suite.results_dir)
+    store = ResultsStore(suite.results_dir, readonly=args.dry_run)
     folder = osp.join(suite.work_dir, 'submitit')
 
-    if args.dry_run:
-        print(describe_plan(suite, runs, store, args.retrain))
+    if args.dry_run:  # reads only: works on a read-only results folder
+        print(describe_plan(suite, runs, store, args.retrain,
+                            args.retry_diverged))
         if args.executor == 'slurm':
             from .execute_slurm import describe_submission
-            todo = [r for r in runs if plan_action(store, r, args.retrain)[0]
-                    not in ('reuse', 'busy')]
+            todo = [r for r in runs if plan_action(
+                store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
             print()
             print(describe_submission(todo, params, folder))
         return 0
 
     status = 0
     if not args.report_only:
-        plan = {r.run_id: plan_action(store, r, args.retrain)[0]
+        try:
+            check_folders(suite, runs, store)
+        except OSError as e:
+            print(f'error: {os_error_line(e)}', file=sys.stderr)
+            return 2
+        plan = {r.run_id: plan_action(store, r, args.retrain,
+                                      args.retry_diverged)[0]
                 for r in runs}
-        todo = [r for r in runs if plan[r.run_id] not in ('reuse', 'busy')]
+        todo = [r for r in runs if plan[r.run_id] not in _IDLE]
         progress = Progress(runs, len(slots), _priors(store, runs))
         for r in runs:
-            if plan[r.run_id] == 'reuse':
-                progress.state[r.run_id] = 'reused'
-            elif plan[r.run_id] == 'busy':
-                progress.state[r.run_id] = 'busy'
+            progress.state[r.run_id] = dict(
+                reuse='reused', busy='busy', diverged='failed').get(
+                    plan[r.run_id], 'pending')
         print(progress.grid(), flush=True)
         print(progress.summary(), flush=True)
+        started = time.monotonic()
         try:
             if args.executor == 'local':
                 outcomes = run_local(todo, gpus=gpus,
                                      gpus_per_run=suite.options[
                                          'gpus_per_run'],
                                      retrain=args.retrain, progress=progress,
-                                     cpu_jobs=suite.options['cpu_jobs'])
+                                     cpu_jobs=suite.options['cpu_jobs'],
+                                     retry_diverged=args.retry_diverged)
             else:
                 from .execute_slurm import submit, wait
                 jobs = submit(todo, params, folder, args.slurm_cluster,
-                              args.retrain)
+                              args.retrain, args.retry_diverged)
                 for job, r in zip(jobs, todo):
                     print(f'submitted {r.label} as job {job.job_id}')
                 if args.no_wait:
@@ -190,12 +222,74 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except KeyboardInterrupt:
             print('interrupted', file=sys.stderr)
             return 130
+        except OSError as e:  # a record that cannot be written: disk full
+            print(f'error: {os_error_line(e)}', file=sys.stderr)
+            return 1
         print(progress.grid(), flush=True)
-        bad = [o for o in outcomes if o.state in ('failed', 'interrupted')]
-        for o in bad:
-            reason = (o.record or {}).get('reason') or {}
-            print(f'{o.label}: {o.state}: {reason.get("kind")}: '
-                  f'{reason.get("message")}', file=sys.stderr)
-        status = 1 if bad else 0
-    publish(suite, store)
+        print(f'executed {len(todo)} run(s) in '
+              f'{format_duration(time.monotonic() - started)} (wall)',
+              flush=True)
+        status = report_unfinished(runs, plan, outcomes, store)
+    from .publish import publish  # pandas, matplotlib: only for the tables
+    try:
+        publish(suite, store)
+    except OSError as e:
+        print(f'error: {os_error_line(e)}', file=sys.stderr)
+        return 1
     return status
+
+
+def check_folders(suite, runs: Sequence[RunSpec],
+                  store: ResultsStore) -> None:
+    """Create the records and work-dir folders of the selected runs' tasks
+    and write a probe file, so that a read-only results folder or a work
+    dir that cannot be created stops the benchmark before anything runs.
+
+    Raises:
+        OSError: Naming the folder.
+    """
+    for task in dict.fromkeys(r.task for r in runs):
+        store.check_writable(task)
+        path = osp.join(suite.work_dir, task)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise OSError(e.errno, f'work dir cannot be created: '
+                          f'{e.strerror}', path) from None
+
+
+def report_unfinished(runs: Sequence[RunSpec], plan: Dict[str, str],
+                      outcomes: Sequence, store: ResultsStore) -> int:
+    """One line on stderr per selected run that is not finished: failed,
+    interrupted, diverged and left alone, or executed by another process
+    that has not finished it.
+
+    Returns:
+        int: 1 if there is such a run, else 0.
+    """
+    state = {o.run_id: o for o in outcomes}
+    bad = 0
+    for r in runs:
+        out = state.get(r.run_id)
+        if out is not None and out.state in ('failed', 'interrupted'):
+            reason = (out.record or {}).get('reason') or {}
+            note = ('; not retried without --retry-diverged'
+                    if plan[r.run_id] == 'diverged' else '')
+            print(f'{r.label}: {out.state}: {reason.get("kind")}: '
+                  f'{reason.get("message")}{note}', file=sys.stderr)
+            bad += 1
+        elif plan[r.run_id] == 'diverged':
+            reason = (store.read(r.task, r.run_id) or {}).get('reason') or {}
+            print(f'{r.label}: failed: {reason.get("kind")}: '
+                  f'{reason.get("message")}; not retried without '
+                  '--retry-diverged', file=sys.stderr)
+            bad += 1
+        elif plan[r.run_id] == 'busy' or (out is not None
+                                          and out.state == 'busy'):
+            rec = store.read(r.task, r.run_id) or {}
+            if rec.get('status') != 'finished':
+                print(f'{r.label}: executed by another process (pid '
+                      f'{rec.get("pid")} on {rec.get("host")}), not '
+                      'finished yet', file=sys.stderr)
+                bad += 1
+    return 1 if bad else 0

@@ -1,13 +1,13 @@
 """Local execution: runs one after another, or in parallel across GPUs
 (one run per device group) or CPU slots (cores split between them)."""
 import concurrent.futures as cf
-import os
 import queue
 import signal
 import subprocess
 import threading
 from typing import List, Optional, Sequence
 
+from ..apis.threads import cpu_threads
 from .progress import Progress
 from .run_one import STOP, Outcome, execute
 from .spec import RunSpec
@@ -41,14 +41,6 @@ def parse_gpus(text: Optional[str]) -> Optional[List[str]]:
     return ids
 
 
-def cpu_threads(jobs: int) -> int:
-    """Threads per run when ``jobs`` CPU runs share this machine's cores
-    (more threads than cores in total makes every run many times slower)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(
-        os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return max(1, cores // max(1, jobs))
-
-
 def slots_for(gpus: Optional[List[str]],
               gpus_per_run: int,
               cpu_jobs: int = 1) -> List[Optional[List[str]]]:
@@ -69,7 +61,8 @@ def run_local(runs: Sequence[RunSpec],
               retrain: bool = False,
               progress: Optional[Progress] = None,
               heartbeat_s: float = 60.0,
-              cpu_jobs: int = 1) -> List[Outcome]:
+              cpu_jobs: int = 1,
+              retry_diverged: bool = False) -> List[Outcome]:
     """Execute runs here, one per device group at a time.
 
     Ctrl-C (or SIGTERM) stops the runs in flight; they are recorded as
@@ -83,6 +76,8 @@ def run_local(runs: Sequence[RunSpec],
         cpu_jobs (int): Without ``gpus``: runs at once; CPU runs get
             ``OMP_NUM_THREADS`` = cores // cpu_jobs.
         retrain (bool): Train finished runs again.
+        retry_diverged (bool): Retry runs that failed with a non-finite
+            loss or weight.
         progress (Progress, optional): Progress view to update.
         heartbeat_s (float): Seconds between two progress lines while
             nothing changes.
@@ -109,7 +104,8 @@ def run_local(runs: Sequence[RunSpec],
             elif spec.device == 'cpu':  # GPU runs keep torchrun's default
                 env = {'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
             progress.set(spec, 'running')
-            out = execute(spec, retrain=retrain, env=env)
+            out = execute(spec, retrain=retrain, env=env,
+                          retry_diverged=retry_diverged)
             note = ''
             if out.state == 'finished':
                 m = out.record.get('metrics') or {}

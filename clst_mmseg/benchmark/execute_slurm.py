@@ -122,16 +122,21 @@ class RunJob:
     looks for ``checkpoint``): on timeout or preemption the job is requeued
     and resumes the run from its last checkpoint."""
 
-    def __call__(self, spec: Dict, retrain: bool = False) -> Dict:
-        return execute(RunSpec.from_dict(spec), retrain=retrain).as_dict()
+    def __call__(self, spec: Dict, retrain: bool = False,
+                 retry_diverged: bool = False) -> Dict:
+        return execute(RunSpec.from_dict(spec), retrain=retrain,
+                       retry_diverged=retry_diverged).as_dict()
 
-    def checkpoint(self, spec: Dict, retrain: bool = False):
-        # the requeued job must resume, never retrain from scratch
+    def checkpoint(self, spec: Dict, retrain: bool = False,
+                   retry_diverged: bool = False):
+        # the requeued job must resume, never retrain from scratch (an
+        # interrupted run resumes whatever retry_diverged says)
         return _submitit().helpers.DelayedSubmission(RunJob(), spec, False)
 
 
 def submit(runs: Sequence[RunSpec], params: Dict, folder: str,
-           cluster: Optional[str] = 'slurm', retrain: bool = False) -> List:
+           cluster: Optional[str] = 'slurm', retrain: bool = False,
+           retry_diverged: bool = False) -> List:
     """Submit one job array.
 
     Args:
@@ -141,6 +146,8 @@ def submit(runs: Sequence[RunSpec], params: Dict, folder: str,
         cluster (str): ``'slurm'``; ``'local'`` or ``'debug'`` run the same
             jobs without a cluster.
         retrain (bool): Train finished runs again.
+        retry_diverged (bool): Retry runs that failed with a non-finite
+            loss or weight.
 
     Returns:
         list[submitit.Job]: One per run.
@@ -149,7 +156,8 @@ def submit(runs: Sequence[RunSpec], params: Dict, folder: str,
     ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
     ex.update_parameters(**params)
     return ex.map_array(RunJob(), [r.to_dict() for r in runs],
-                        [retrain] * len(runs))
+                        [retrain] * len(runs),
+                        [retry_diverged] * len(runs))
 
 
 def wait(jobs: List, runs: Sequence[RunSpec], progress: Progress,

@@ -5,15 +5,20 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-#: Keys that say where or how a run is launched, not what it trains.
-_NOT_HASHED = ('work_dir', 'launcher')
+from clst_mmseg.apis.config_checks import check_values, merge_cfg_options
+
+#: Keys that say where or how a run is launched, logged or loaded, not
+#: what it trains (switching TensorBoard on keeps the finished runs).
+_NOT_HASHED = ('work_dir', 'launcher', 'visualizer',
+               'allow_checkpoint_mismatch')
 
 
 def resolve_config(path: str,
                    overrides: Optional[Dict[str, Any]] = None) -> Dict:
     """Load a config and apply overrides as ``tools/train.py`` does
-    (``Config.fromfile`` + ``merge_from_dict``), without importing the
-    modules it names.
+    (``Config.fromfile`` + checked ``merge_from_dict``: a key the config
+    lacks must be written ``+key``), without importing the modules it names,
+    and check its values (``max_iters`` > 0 ...).
 
     Args:
         path (str): Config file.
@@ -21,11 +26,16 @@ def resolve_config(path: str,
 
     Returns:
         dict: The resolved config as plain Python data.
+
+    Raises:
+        ValueError: An override of a key the config lacks, or a value out
+            of range (one line naming the key).
     """
     cfg = Config.fromfile(path, import_custom_modules=False)
-    if overrides:
-        cfg.merge_from_dict(overrides)
-    return cfg.to_dict()
+    merge_cfg_options(cfg, overrides)
+    resolved = cfg.to_dict()
+    check_values(resolved)
+    return resolved
 
 
 def _canonical(value: Any) -> Any:
@@ -43,7 +53,7 @@ def _canonical(value: Any) -> Any:
 
 def hashed_config(resolved: Dict) -> Dict:
     """The part of a resolved config that identifies what is trained: all
-    of it but the work dir, the launcher and the seed (seeds of one method
+    of it but :data:`_NOT_HASHED` and the seed (seeds of one method
     share a configuration; the seed is part of the run id instead).
 
     Args:

@@ -12,11 +12,28 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 DPI = 110
+#: Vector copies written beside every PNG (papers: PDF; web: SVG).
+VECTOR_FORMATS = ('svg', 'pdf')
+# fixed element ids, so SVGs rebuilt from the same records are identical
+matplotlib.rcParams['svg.hashsalt'] = 'clst_mmseg'
+_NO_DATE = dict(svg={'Date': None}, pdf={'CreationDate': None})
 
 
-def _save(fig, path: str) -> str:
+def vector_copies(png: str) -> List[str]:
+    """The SVG and PDF written beside a plot's PNG."""
+    return [f'{os.path.splitext(png)[0]}.{ext}' for ext in VECTOR_FORMATS]
+
+
+def _save(fig, path: str, caption: Optional[str] = None) -> str:
+    """Write the figure as PNG (``path``) plus SVG and PDF beside it, with
+    ``caption`` under the axes (what the marks mean)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if caption:
+        fig.text(0.01, -0.01, caption, ha='left', va='top', fontsize=8,
+                 color='0.3', wrap=True)
     fig.savefig(path, dpi=DPI, bbox_inches='tight')
+    for copy, ext in zip(vector_copies(path), VECTOR_FORMATS):
+        fig.savefig(copy, bbox_inches='tight', metadata=_NO_DATE[ext])
     plt.close(fig)
     return path
 
@@ -58,17 +75,22 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
         finally:
             np.random.set_state(rng_state)
         paper = board[f'{m}_paper'] if f'{m}_paper' in board else None
-        if paper is not None and paper.notna().any():
+        has_paper = paper is not None and paper.notna().any()
+        if has_paper:
             ys = [order.index(t) for t, v in zip(board['title'], paper)
                   if pd.notna(v)]
             ax.scatter(paper.dropna(), ys, marker='x', color='red', s=50,
                        zorder=5, label='paper')
-            ax.legend(loc='lower right', fontsize=8)
         ax.set_xlabel(f'{m} (%)')
         ax.set_ylabel('')
         ax.grid(axis='x', alpha=0.3)
     fig.suptitle(title)
-    return _save(fig, path)
+    caption = ('Dots: one run per seed. Black bar: mean over seeds, '
+               'whiskers: ± sample standard deviation (none for one seed).')
+    if any(f'{m}_paper' in board and board[f'{m}_paper'].notna().any()
+           for m in metrics):
+        caption += ' Red ×: the number the paper reports.'
+    return _save(fig, path, caption)
 
 
 def plot_per_class(board: pd.DataFrame, classes: Sequence[str], title: str,
@@ -123,8 +145,11 @@ def plot_curves(records: Sequence[Dict], board: pd.DataFrame, metric: str,
     ax.set_ylabel(f'target val {metric} (%)')
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    # beside the axes: a legend inside would cover curves
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0, frameon=False)
+    return _save(fig, path, 'Line: mean over seeds at each evaluation '
+                 '(dots); band: ± sample standard deviation over seeds.')
 
 
 def plot_all(frame: pd.DataFrame, records: Sequence[Dict],

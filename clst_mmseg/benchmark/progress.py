@@ -77,11 +77,12 @@ class Progress:
     def summary(self) -> str:
         c = self.counts()
         done = c['finished'] + c['reused']
+        interrupted = (f'{c["interrupted"]} interrupted, '
+                       if c['interrupted'] else '')
         return (f'[{done}/{len(self.runs)} done'
                 f'{" (%d reused)" % c["reused"] if c["reused"] else ""}, '
-                f'{c["running"]} running, '
-                f'{c["failed"] + c["interrupted"]} failed, '
-                f'{c["pending"]} remaining'
+                f'{c["running"]} running, {c["failed"]} failed, '
+                f'{interrupted}{c["pending"]} remaining'
                 f'{", %d elsewhere" % c["busy"] if c["busy"] else ""}, '
                 f'ETA {_hms(self.eta_s())}]')
 

@@ -1,57 +1,155 @@
 """Where a run ran: git revision, package versions, hardware. Collected on
 the machine that executes the run (a Slurm node, a local GPU), without
 importing torch."""
+import hashlib
 import os
 import os.path as osp
 import platform
 import socket
 import subprocess
 from importlib import metadata
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 #: Distribution names reported in every record.
 PACKAGES = ('torch', 'torchvision', 'mmsegmentation', 'mmengine', 'mmcv',
             'mmcv-lite', 'numpy', 'clst_mmseg')
 
 
-def _run(cmd: List[str], cwd: Optional[str] = None) -> Optional[str]:
+def _run(cmd: List[str], cwd: Optional[str] = None,
+         ok: Tuple[int, ...] = (0, )) -> Optional[str]:
     try:
         out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                              timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout if out.returncode == 0 else None
+    return out.stdout if out.returncode in ok else None
 
 
-def git_info(repo: str, exclude: Optional[str] = None) -> Dict:
-    """Revision of ``repo`` and whether tracked files differ from it.
+#: Untracked files larger than this go into the diff by name, size and
+#: SHA-256 only (data someone left in the tree, not code).
+MAX_UNTRACKED_BYTES = 1 << 20
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def working_tree_diff(top: str, changed: List[Tuple[str, str]],
+                      pathspec: List[str]) -> str:
+    """The uncommitted state as one patch: ``git diff HEAD`` of the tracked
+    files, then every untracked file as a new-file patch (large ones by
+    name, size and SHA-256 only).
+
+    Args:
+        top (str): The repository root.
+        changed (list[tuple]): ``(porcelain status, path)`` pairs.
+        pathspec (list[str]): Limits the tracked diff (e.g. an exclude).
+
+    Returns:
+        str: The patch (empty for a clean tree).
+    """
+    parts = [_run(['git', 'diff', 'HEAD', '--binary', '--', *pathspec],
+                  cwd=top) or '']
+    for status, path in changed:
+        if status != '??':
+            continue
+        full = osp.join(top, path)
+        size = osp.getsize(full) if osp.isfile(full) else 0
+        if size > MAX_UNTRACKED_BYTES:
+            parts.append(f'# untracked {path}: {size} bytes, sha256 '
+                         f'{_sha256_file(full)} (not included)\n')
+            continue
+        parts.append(_run(['git', 'diff', '--no-index', '--binary', '--',
+                           os.devnull, path], cwd=top, ok=(0, 1)) or '')
+    return ''.join(parts)
+
+
+def git_info(repo: str, exclude: Optional[str] = None,
+             diff_dir: Optional[str] = None) -> Dict:
+    """Revision of ``repo`` and whether the tree differs from it.
+
+    Modified tracked files and untracked files that git does not ignore
+    (a new config counts) make a tree dirty. The uncommitted state is kept
+    as a patch (:func:`working_tree_diff`): its SHA-256 goes into the
+    result, the patch itself into ``diff_dir/<first 16 hex>.diff`` (shared
+    by every run made from the same state).
 
     Args:
         repo (str): A folder inside the repository.
         exclude (str, optional): A folder left out of the dirty check (the
             results folder, whose records the benchmark itself rewrites).
+        diff_dir (str, optional): Where a dirty tree's patch is written.
 
     Returns:
-        dict: ``revision`` (None outside git), ``dirty`` (bool | None) and
-        ``dirty_paths`` (the first 20 modified tracked files).
+        dict: ``revision`` (None outside git), ``dirty`` (bool | None),
+        ``dirty_paths`` (the first 20 modified or untracked files, relative
+        to the repository root), and for a dirty tree ``diff_sha256`` and
+        ``diff_file`` (the patch's file name in ``diff_dir``, or None).
     """
     rev = _run(['git', 'rev-parse', 'HEAD'], cwd=repo)
     if rev is None:
         return dict(revision=None, dirty=None, dirty_paths=[])
-    cmd = ['git', 'status', '--porcelain', '--untracked-files=no', '--', '.']
+    top = (_run(['git', 'rev-parse', '--show-toplevel'], cwd=repo)
+           or '').strip() or repo
+    pathspec = ['.']
     if exclude:
-        top = (_run(['git', 'rev-parse', '--show-toplevel'], cwd=repo)
-               or '').strip()
-        rel = osp.relpath(osp.abspath(exclude), top) if top else None
-        if rel and not rel.startswith('..'):
-            cmd.append(f':(exclude){rel}')
-    status = _run(cmd, cwd=repo)
-    # which files differ (paths relative to the repository root, at most
-    # 20), so a reader can tell a README edit from a changed model
-    changed = [ln[3:] for ln in (status or '').splitlines() if ln.strip()]
-    return dict(revision=rev.strip(),
+        rel = osp.relpath(osp.abspath(exclude), top)
+        if not rel.startswith('..'):
+            pathspec.append(f':(exclude){rel}')
+    status = _run(['git', 'status', '--porcelain', '--untracked-files=all',
+                   '--', *pathspec], cwd=top)
+    # which files differ (paths relative to the repository root), so a
+    # reader can tell a README edit from a changed model
+    changed = [(ln[:2], ln[3:]) for ln in (status or '').splitlines()
+               if ln.strip()]
+    info = dict(revision=rev.strip(),
                 dirty=None if status is None else bool(changed),
-                dirty_paths=changed[:20])
+                dirty_paths=[p for _, p in changed][:20])
+    if changed:
+        patch = working_tree_diff(top, changed, pathspec)
+        digest = hashlib.sha256(patch.encode()).hexdigest()
+        info.update(diff_sha256=digest, diff_file=None)
+        if diff_dir:
+            name = f'{digest[:16]}.diff'
+            os.makedirs(diff_dir, exist_ok=True)
+            if not osp.exists(osp.join(diff_dir, name)):
+                tmp = osp.join(diff_dir, f'.{name}.{os.getpid()}')
+                with open(tmp, 'w') as f:
+                    f.write(patch)
+                os.replace(tmp, osp.join(diff_dir, name))
+            info['diff_file'] = name
+    return info
+
+
+def repo_relative(path: str, repo: str) -> str:
+    """A path as a record stores it: relative to the repository when inside
+    it, ``~/...`` under the home folder, else as given (a data folder)."""
+    full = osp.abspath(path)
+    rel = osp.relpath(full, osp.abspath(repo))
+    if not rel.startswith('..'):
+        return rel
+    home = osp.expanduser('~')
+    if home not in ('', '/') and full.startswith(home + os.sep):
+        return '~' + full[len(home):]
+    return path
+
+
+def portable_command(cmd: List[str], repo: str) -> List[str]:
+    """A command line without this machine's absolute paths: the Python
+    executable as ``python``, existing paths via :func:`repo_relative`."""
+    out = []
+    for i, arg in enumerate(cmd):
+        if i == 0 and osp.basename(arg).startswith('python'):
+            out.append('python')
+        elif osp.isabs(arg) and osp.exists(arg):
+            out.append(repo_relative(arg, repo))
+        else:
+            out.append(arg)
+    return out
 
 
 def versions() -> Dict[str, Optional[str]]:

@@ -1,15 +1,19 @@
 """Build a suite's leaderboards from the store and write them:
 ``<results_dir>/<task>/<report_name>.{md,tex,csv,html}``, the per-run table
 ``<report_name>_runs.csv`` and the plots ``<report_name>_*.png``."""
+import datetime
 import os
 import os.path as osp
+import statistics
 from typing import Callable, Dict, List, Sequence
 
+from .protocol_cards import cards_link_line
 from .references import DEFAULT_PATH, load_references
 from .report import (comparisons, leaderboard, records_frame, task_classes,
                      task_metrics)
+from .selection_report import publish_selection
 from .store import ResultsStore
-from .suite import Suite
+from .suite import REPO_ROOT, Suite
 from .tables import comparison_lines, html_page, latex, markdown
 
 
@@ -44,22 +48,51 @@ def _short(rev):
     return rev[:10] if rev else 'unknown'
 
 
+def _time_lines(done: Sequence[Dict]) -> List[str]:
+    """Run times from the records (so docs need not quote them)."""
+    walls = sorted(r['wall_time_s'] / 60 for r in done
+                   if r.get('wall_time_s'))
+    if not walls:
+        return []
+    line = (f'Wall time per run: {walls[0]:.1f}-{walls[-1]:.1f} min '
+            f'(median {statistics.median(walls):.1f})')
+    try:
+        start = min(datetime.datetime.fromisoformat(r['started_at'])
+                    for r in done)
+        end = max(datetime.datetime.fromisoformat(r['finished_at'])
+                  for r in done)
+        line += (f'; first start to last finish: '
+                 f'{(end - start).total_seconds() / 60:.0f} min')
+    except (KeyError, TypeError, ValueError):
+        pass  # records without timestamps
+    return [line + '.']
+
+
 def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
     """Where the numbers come from: counts, code, software, hardware."""
     done = [r for r in records if r.get('status') == 'finished']
     lines = [f'Built from {len(done)} finished run record(s) of the suite\'s'
              f' {expected} run(s) by `tools/benchmark.py`.']
-    revs: Dict[str, List[int]] = {}  # revision -> [runs, dirty runs]
+    revs: Dict[str, List] = {}  # revision -> [runs, dirty runs, patches]
     for r in done:
         git = r.get('git') or {}
-        count = revs.setdefault(_short(git.get('revision')), [0, 0])
+        count = revs.setdefault(_short(git.get('revision')), [0, 0, set()])
         count[0] += 1
         count[1] += bool(git.get('dirty'))
+        if git.get('dirty') and git.get('diff_file'):
+            count[2].add(f'diffs/{git["diff_file"]}')
     if revs:
         lines.append('Code: git ' + ', '.join(
             f'{rev} ({n} run{"s" if n > 1 else ""}'
-            f'{f", {d} with uncommitted changes" if d else ""})'
-            for rev, (n, d) in sorted(revs.items())) + '.')
+            f'{f", {d} with uncommitted changes" if d else ""}'
+            f'{": " + ", ".join(sorted(p)) if p else ""})'
+            for rev, (n, d, p) in sorted(revs.items())) + '.')
+        dirty = sum(d for _, d, _ in revs.values())
+        lines.append(
+            f'{dirty} of {len(done)} run(s) from a tree with uncommitted '
+            'changes (their patches are beside the records, in diffs/).'
+            if dirty else 'Every run from committed code (clean tree).')
+    lines += _time_lines(done)
     soft = set()
     for r in done:
         v = r.get('versions') or {}
@@ -77,6 +110,14 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
         hw.add(dev)
     if hw:
         lines.append('Hardware: ' + '; '.join(sorted(hw)) + '.')
+    left_out = [
+        f'{r.get("method")}/s{r.get("seed")} {r.get("status")} '
+        f'({(r.get("reason") or {}).get("kind")}: '
+        f'{(r.get("reason") or {}).get("message")})'
+        for r in records if r.get('status') in ('failed', 'interrupted')
+    ]
+    if left_out:  # a diverged seed is not silently missing from a mean
+        lines.append('Not in the table: ' + '; '.join(left_out) + '.')
     return lines
 
 
@@ -92,7 +133,8 @@ def publish(suite: Suite, store: ResultsStore,
     Returns:
         dict: task -> written paths.
     """
-    from .plots import plot_all  # matplotlib only when there is a table
+    # matplotlib only when there is a table
+    from .plots import plot_all, vector_copies
     records = suite_records(suite, store)
     frame = records_frame(records)
     refs = load_references(suite.options['references'] or DEFAULT_PATH)
@@ -114,6 +156,7 @@ def publish(suite: Suite, store: ResultsStore,
         footer = provenance_lines(task_records, len(task_runs))
         out_dir = osp.join(suite.results_dir, task)
         os.makedirs(out_dir, exist_ok=True)
+        footer += [ln for ln in [cards_link_line(out_dir, REPO_ROOT)] if ln]
         stem = osp.join(out_dir, suite.report_name)
         images = plot_all(sub, task_records, board, metrics, classes, title,
                           stem)
@@ -133,7 +176,13 @@ def publish(suite: Suite, store: ResultsStore,
         board.to_csv(f'{stem}.csv', index=False, float_format='%.4f')
         sub.to_csv(f'{stem}_runs.csv', index=False, float_format='%.4f')
         written[task] = list(paths) + [f'{stem}.csv', f'{stem}_runs.csv'
-                                       ] + images
+                                       ] + images + [
+                                           v for p in images
+                                           for v in vector_copies(p)
+                                       ]
         echo(md)
+        written[task] += publish_selection(
+            task, title, records, rows, metrics[0], stem, suite.comparisons,
+            echo)
         echo('written: ' + ', '.join(_display(p) for p in written[task]))
     return written

@@ -9,10 +9,38 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .references import lookup
+from .references import has_references, lookup
 from .significance import welch
 
 ROLES = ('baseline', 'method', 'upper_bound')
+#: How the protocol-matched figure of a ``best_val`` reference is chosen.
+MATCHED_PROTOCOL = ('best validation snapshot (target labels choose it: '
+                    'oracle selection)')
+
+
+def best_val_values(rec: Dict) -> Dict:
+    """The validation point of a record's curve with the highest primary
+    mIoU (the first ``mIoU*`` class subset the evaluator reports, else
+    ``mIoU``): ``best_val_step`` and ``best_val.<key>`` per mIoU key.
+
+    Returns:
+        dict: Empty if the record has no curve.
+    """
+    curve = [c for c in rec.get('curve') or [] if isinstance(c, dict)]
+    if not curve:
+        return {}
+    keys = [k for k in (rec.get('metrics') or {}) if k.startswith('mIoU')]
+    subsets = [k for k in keys if k != 'mIoU']
+    primary = (subsets or keys or ['mIoU'])[0]
+    scored = [c for c in curve if isinstance(c.get(primary), (int, float))]
+    if not scored:
+        return {}
+    best = max(scored, key=lambda c: c[primary])  # first of equal maxima
+    out = {'best_val_step': best.get('step')}
+    for k, v in best.items():
+        if k.startswith('mIoU'):
+            out[f'best_val.{k}'] = np.nan if v is None else float(v)
+    return out
 
 
 def records_frame(records: Sequence[Dict]) -> pd.DataFrame:
@@ -44,6 +72,11 @@ def records_frame(records: Sequence[Dict]) -> pd.DataFrame:
                 (rec.get('checkpoint') or {}).get('oracle_selection')),
             git_revision=(rec.get('git') or {}).get('revision'),
             git_dirty=(rec.get('git') or {}).get('dirty'))
+        resolved = rec.get('resolved_config') or {}
+        row.update(reference_declared='reference_key' in resolved,
+                   reference_key=resolved.get('reference_key'),
+                   init=(rec.get('init') or {}).get('summary'))
+        row.update(best_val_values(rec))
         for key, value in (rec.get('metrics') or {}).items():
             row[key] = np.nan if value is None else float(value)
         for name, value in (rec.get('per_class_iou') or {}).items():
@@ -92,10 +125,19 @@ def leaderboard(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
         pd.DataFrame: Columns ``task, method, title, role, n_seeds, seeds,
         config_hash``; per metric ``<m>_mean, <m>_std`` (sample std,
         ddof=1; NaN for one seed), ``<m>_paper, <m>_delta`` (mean - paper),
-        ``<m>_source``; ``IoU.<class>`` (mean over seeds); ``iterations``,
-        ``device``, ``device_hours`` (per run), ``device_hours_total``,
+        ``<m>_source``, ``<m>_no_reference`` (the task has published
+        numbers, none of this row's variant), ``<m>_matched_mean`` /
+        ``_std`` (the protocol-matched figure where the reference chose its
+        checkpoint on target val: the best validation point of each run's
+        curve; NaN otherwise); ``reference`` (the key compared with: the
+        configs' declared ``reference_key``, else the suite entry's);
+        ``IoU.<class>`` (mean over seeds); ``iterations``, ``device``,
+        ``device_hours`` (per run), ``device_hours_total``,
         ``peak_memory_mb`` (max), ``peak_memory_kind``,
-        ``oracle_selection``.
+        ``oracle_selection``, ``init`` (the initialisation the runs used).
+
+        ``<m>_delta`` is the protocol-matched figure minus the paper where
+        there is one, else the headline (last iterate) minus the paper.
 
     Raises:
         ValueError: A method whose records come from different configs
@@ -122,18 +164,27 @@ def leaderboard(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
                    role=m.get('role', 'method'), n_seeds=len(runs),
                    seeds=','.join(str(s) for s in runs['seed']),
                    config_hash=hashes[0] if hashes else None)
+        ref_key = _reference_key(runs, m)
+        row['reference'] = ref_key
         for key in metrics:
             values = runs[key] if key in runs else pd.Series(dtype=float)
             row[f'{key}_mean'] = values.mean()
             row[f'{key}_std'] = values.std(ddof=1)
-            ref = lookup(references, task, key, m.get('reference')) \
-                if references is not None else None
+            ref = lookup(references, task, key, ref_key)
             row[f'{key}_paper'] = ref['value'] if ref else np.nan
-            row[f'{key}_delta'] = (row[f'{key}_mean'] - ref['value']
-                                   if ref else np.nan)
-            row[f'{key}_source'] = (
-                f'{ref["source"]}; {ref["variant"]}, {ref["backbone"]}'
-                if ref else '')
+            matched = pd.Series(dtype=float)
+            if ref and ref['checkpoint_selection'] == 'best_val':
+                col = f'best_val.{key}'
+                matched = runs[col] if col in runs else matched
+            row[f'{key}_matched_mean'] = matched.mean()
+            row[f'{key}_matched_std'] = matched.std(ddof=1)
+            compared = (row[f'{key}_matched_mean']
+                        if matched.notna().any() else row[f'{key}_mean'])
+            row[f'{key}_delta'] = compared - ref['value'] if ref else np.nan
+            row[f'{key}_source'] = _source_text(ref) if ref else ''
+            row[f'{key}_no_reference'] = (
+                ref is None and m.get('role', 'method') == 'method'
+                and has_references(references, task, key))
         for c in classes:
             row[f'IoU.{c}'] = runs[f'IoU.{c}'].mean()
         kinds = sorted(runs['device_type'].unique())
@@ -146,9 +197,28 @@ def leaderboard(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
             peak_memory_mb=runs['peak_memory_mb'].max(),
             peak_memory_kind=','.join(
                 sorted(runs['peak_memory_kind'].dropna().unique())),
-            oracle_selection=bool(runs['oracle_selection'].any()))
+            oracle_selection=bool(runs['oracle_selection'].any()),
+            init=', '.join(sorted(runs['init'].dropna().unique()))
+            if 'init' in runs else '')
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _reference_key(runs: pd.DataFrame, method: Dict) -> Optional[str]:
+    """The reference key a row is compared with: what its configs declare
+    (``reference_key``, None included), else the suite entry's."""
+    if 'reference_declared' in runs and runs['reference_declared'].any():
+        key = runs['reference_key'].iloc[0]
+        return key if isinstance(key, str) else None
+    return method.get('reference')
+
+
+def _source_text(ref: Dict) -> str:
+    """Where a reference comes from and the protocol that produced it."""
+    return (f'{ref["source"]}; {ref["variant"]}; {ref["backbone"]}; '
+            f'init: {ref["init"]}; checkpoint: {ref["selection_detail"]}; '
+            f'evaluation: {ref["eval_protocol"]}; test-time augmentation: '
+            f'{ref["tta"]}')
 
 
 def comparisons(frame: pd.DataFrame, task: str, metric: str,
@@ -163,8 +233,11 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
             method without finished runs are left out.
 
     Returns:
-        pd.DataFrame: ``a, b, metric, diff, t, df, p, n_a, n_b``.
+        pd.DataFrame: ``a, b, metric, diff, t, df, p, n_a, n_b`` and the
+        95 % percentile-bootstrap interval of the difference over seeds
+        (``ci_low``, ``ci_high``; NaN below 2 seeds a side).
     """
+    from .selection import bootstrap_ci
     rows = []
     if len(frame) == 0 or metric not in frame:
         return pd.DataFrame(rows)
@@ -174,5 +247,7 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
         xb = sub.loc[sub['method'] == b, metric].tolist()
         if not xa or not xb:
             continue
-        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb)))
+        ci = bootstrap_ci(xa, xb)
+        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb),
+                         ci_low=ci['low'], ci_high=ci['high']))
     return pd.DataFrame(rows)

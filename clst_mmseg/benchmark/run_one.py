@@ -2,15 +2,27 @@
 whatever machine calls it (the local executor's threads and the Slurm jobs
 share this code; only the submission differs).
 
-A run is ``tools/train.py`` then ``tools/test.py`` as subprocesses. Their
-console output goes to ``<work_dir>/train.log`` / ``test.log``. The record
+A run is ``tools/train.py`` as a subprocess. Its validation after the last
+iteration (and every ``val_interval``) evaluates the checkpoint the record
+names, and ``--val-metrics-dir`` makes it write those metrics to
+``<work_dir>/val_metrics/iter_<N>.json``, which the record takes. Only when
+the training did not evaluate that checkpoint as ``tools/test.py`` would
+(no validation at its iteration, or val and test dataloaders, evaluators or
+loops that differ) does ``tools/test.py`` evaluate it in a second process.
+Console output goes to ``<work_dir>/train.log`` (and ``test.log``). The record
 says ``running`` while they run, then ``finished``, ``failed`` (exception,
 NaN loss, non-zero exit, no checkpoint, evaluation failed) or
 ``interrupted`` (the training was killed by a signal or stopped by the
 user; a record left ``running`` by a process that died counts too).
-Interrupted runs resume from their last checkpoint on the next invocation;
-failed ones restart from scratch; finished ones are reused unless
-``retrain``. Earlier attempts are kept, summarised, in ``attempts``.
+Interrupted runs resume from their last checkpoint on the next invocation
+(so does a run without a valid record whose work dir has one); failed ones
+restart from scratch, except diverged ones (a non-finite loss or weight:
+retrying the same config and seed diverges again), which are retried only
+when asked (``retry_diverged``); finished ones are reused unless
+``retrain``. Earlier attempts are kept, summarised, in ``attempts``, and
+``compute_time_s`` sums the wall time of this attempt and of every attempt
+since the last finished one (a lost attempt's time is estimated from the
+last file it wrote).
 """
 import datetime
 import json
@@ -27,7 +39,9 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
-from .provenance import git_info, hardware, versions
+from .initialisation import init_used
+from .provenance import (git_info, hardware, portable_command, repo_relative,
+                         versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -37,10 +51,14 @@ STOP = threading.Event()
 WATCH_S = 10.0
 #: Seconds a stopped child gets between SIGTERM and SIGKILL.
 TERM_GRACE_S = 30.0
+#: Folder of the work dir where the training writes its validation metrics.
+VAL_METRICS_DIR = 'val_metrics'
 
 _SUMMARY_KEYS = ('status', 'reason', 'started_at', 'finished_at', 'host',
                  'resumed', 'iterations', 'wall_time_s', 'metrics',
                  'per_class_iou', 'checkpoint', 'git', 'config_hash')
+#: Failure kinds of a run that diverged (not retried unless asked).
+DIVERGED = ('nan_loss', 'nonfinite_weights')
 
 
 @dataclass
@@ -70,54 +88,88 @@ def now() -> str:
         timespec='seconds')
 
 
+def diverged(record: Optional[Dict]) -> bool:
+    """Whether a record is a run that failed with a non-finite loss or
+    weight."""
+    return bool(record) and record.get('status') == 'failed' and (
+        record.get('reason') or {}).get('kind') in DIVERGED
+
+
 def plan_action(store: ResultsStore, spec: RunSpec,
-                retrain: bool = False) -> Tuple[str, Optional[Dict]]:
+                retrain: bool = False,
+                retry_diverged: bool = False) -> Tuple[str, Optional[Dict]]:
     """What executing ``spec`` would do now.
 
     Returns:
         tuple: ``(action, record)``; action is ``run`` (no record),
-        ``reuse``, ``retrain``, ``busy``, ``resume`` (interrupted, with a
-        checkpoint), ``restart`` (interrupted, no checkpoint) or ``retry``
-        (failed: from scratch).
+        ``reuse``, ``retrain``, ``busy``, ``resume`` (interrupted, or no
+        valid record, with a checkpoint), ``restart`` (interrupted, no
+        checkpoint), ``retry`` (failed: from scratch) or ``diverged``
+        (failed with a non-finite loss/weight: left alone unless
+        ``retry_diverged``).
     """
     rec = store.read(spec.task, spec.run_id)
     if store.is_locked(spec.task, spec.run_id):
         return 'busy', rec
     status = store.effective_status(rec)
     if status is None:
-        return 'run', rec
+        return ('resume' if wd.last_checkpoint(spec.work_dir) else
+                'run'), rec
     if status == 'finished':
         return ('retrain' if retrain else 'reuse'), rec
     if status == 'interrupted':
         return ('resume' if wd.last_checkpoint(spec.work_dir) else
                 'restart'), rec
+    if diverged(rec) and not retry_diverged:
+        return 'diverged', rec
     return 'retry', rec
 
 
-def _summary(prev: Dict, lost: bool) -> Dict:
+def _elapsed_until_last_write(prev: Dict, work_dir: str) -> Optional[float]:
+    """Seconds from an attempt's start to the last file written in the work
+    dir: the time of an attempt whose process died without a final
+    record."""
+    last = wd.last_activity(work_dir)
+    try:
+        start = datetime.datetime.fromisoformat(prev['started_at'])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if last is None:
+        return None
+    return max(0.0, last - start.timestamp())
+
+
+def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     out = {k: prev.get(k) for k in _SUMMARY_KEYS}
     if lost:
         out['status'] = 'interrupted'
         out['reason'] = dict(
             kind='lost', message='the process executing the run stopped '
             'without writing a final record (killed, node failure)')
+    if out.get('wall_time_s') is None and work_dir:
+        out['wall_time_s'] = _elapsed_until_last_write(prev, work_dir)
+        out['wall_time_estimated'] = out['wall_time_s'] is not None
     return out
 
 
+#: The repository this package lives in: record paths are relative to it.
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def _display(path: str) -> str:
-    """Paths inside the current folder are recorded relative to it."""
-    rel = osp.relpath(path)
-    return path if rel.startswith('..') else rel
+    """Paths are recorded relative to the repository (see
+    :func:`~.provenance.repo_relative`)."""
+    return repo_relative(path, _REPO)
 
 
-def _compute_time(wall: float, resumed: bool, attempts: List[Dict]) -> float:
-    """Wall time of this attempt plus the attempts it resumed from."""
+def _compute_time(wall: float, attempts: List[Dict]) -> float:
+    """Wall time of this attempt plus every attempt since the last finished
+    one (resumed, retried, lost: all of it was spent on this result)."""
     total = wall
     for prev in reversed(attempts):
-        if not resumed:
+        if prev.get('status') == 'finished':
             break
         total += prev.get('wall_time_s') or 0.0
-        resumed = bool(prev.get('resumed'))
     return total
 
 
@@ -138,7 +190,11 @@ def _free_port() -> int:
 def train_command(spec: RunSpec, resume: bool) -> List[str]:
     """The training command line (torchrun when ``gpus_per_run`` > 1 on a
     GPU device)."""
-    args = [spec.train_script, spec.config, '--work-dir', spec.work_dir]
+    args = [
+        spec.train_script, spec.config, '--work-dir', spec.work_dir,
+        '--val-metrics-dir',
+        osp.join(spec.work_dir, VAL_METRICS_DIR)
+    ]
     if resume:
         args.append('--resume')
     if spec.gpus_per_run > 1 and spec.device != 'cpu':
@@ -252,13 +308,30 @@ def _fail(rec: Dict, status: str, kind: str, message: str,
     rec['reason'] = dict(kind=kind, message=message, log_tail=log_tail)
 
 
+def _fail_diverged(rec: Dict, info: Dict, log_tail: str) -> None:
+    """Record a non-finite loss (from the hook's marker or the logged
+    scalars) or weight (marker) with its iteration."""
+    if info.get('where') == 'weights':
+        _fail(rec, 'failed', 'nonfinite_weights',
+              f'non-finite weights ({info.get("key")}) at iteration '
+              f'{info.get("iter")}', log_tail)
+    else:
+        _fail(rec, 'failed', 'nan_loss',
+              f'{info.get("key")} = {info.get("value")} at iteration '
+              f'{info.get("iter")}', log_tail)
+    it = info.get('iter')
+    rec['reason']['iteration'] = int(it) if isinstance(it, (int, float)) \
+        else None
+
+
 def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
                     env: Dict[str, str], lock_fd: Optional[int],
                     stop: threading.Event) -> None:
     """Fill ``rec`` with the outcome of training and evaluating."""
+    wd.set_aside_marker(spec.work_dir)
     train_log = osp.join(spec.work_dir, 'train.log')
     cmd = train_command(spec, resume)
-    rec['commands'] = dict(train=cmd)
+    rec['commands'] = dict(train=portable_command(cmd, _REPO))
     train = _run_child(cmd, train_log, env, lock_fd, stop, spec.work_dir)
     entries = wd.read_scalars(spec.work_dir)
     log_text = _read(train_log)
@@ -271,22 +344,27 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['peak_host_rss_mb'] = train.maxrss_mb
     rec['iterations'] = wd.last_train_iter(entries)
     rec['curve'] = wd.val_curve(entries)
+    rec['train_curve'] = wd.train_curve(entries)
+    rec['trajectory'] = wd.read_trajectory(spec.work_dir)
     rec['config_verified'] = _verify_config(spec)
+    rec['init'] = init_used(spec.resolved_config or {}, log_text)
     gpu_mem = wd.peak_gpu_memory_mb(entries)
-    rec['peak_memory_mb'] = gpu_mem if gpu_mem is not None else \
-        train.maxrss_mb
-    rec['peak_memory_kind'] = ('gpu_allocated'
-                               if gpu_mem is not None else 'host_rss')
+    # what training adds (GPU: allocated; CPU: RSS growth), not the ~1 GB
+    # process total every method shares; the total where neither is logged
+    growth = wd.peak_rss_growth_mb(entries)
+    rec['peak_memory_mb'], rec['peak_memory_kind'] = (
+        (gpu_mem, 'gpu_allocated') if gpu_mem is not None else
+        (growth, 'host_rss_growth') if growth is not None else
+        (train.maxrss_mb, 'host_rss'))
     err = wd.error_summary(log_text)
-    nan = train.nan or wd.first_nan_loss(entries)
+    nan = wd.non_finite_marker(spec.work_dir) or train.nan or \
+        wd.first_nan_loss(entries)
     if train.stopped:
         _fail(rec, 'interrupted', 'stopped',
               'stopped by the benchmark (Ctrl-C or SIGTERM)', err['log_tail'])
         return
     if nan is not None:
-        _fail(rec, 'failed', 'nan_loss',
-              f'{nan["key"]} = {nan["value"]} at iteration {nan["iter"]}',
-              err['log_tail'])
+        _fail_diverged(rec, nan, err['log_tail'])
         return
     if train.returncode < 0:
         name = signal.Signals(-train.returncode).name
@@ -318,17 +396,22 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
                    'best target-val mIoU'),
         oracle_selection=spec.checkpoint == 'best')
 
+    metrics = training_metrics(spec, rec['checkpoint']['iteration'])
+    if metrics is not None:
+        rec['checkpoint']['evaluated_by'] = 'training (validation)'
+        _set_metrics(rec, metrics)
+        return
     metrics_path = osp.join(spec.work_dir, 'metrics.json')
     if osp.exists(metrics_path):
         os.remove(metrics_path)
     cmd = test_command(spec, ckpt)
-    rec['commands']['test'] = cmd
+    rec['commands']['test'] = portable_command(cmd, _REPO)
     test_log = osp.join(spec.work_dir, 'test.log')
     test = _run_child(cmd, test_log, env, lock_fd, stop)
     rec['test_time_s'] = test.wall_s
     rec['wall_time_s'] = train.wall_s + test.wall_s
     rec['peak_host_rss_mb'] = max(train.maxrss_mb, test.maxrss_mb)
-    if gpu_mem is None:
+    if rec['peak_memory_kind'] == 'host_rss':
         rec['peak_memory_mb'] = rec['peak_host_rss_mb']
     if test.stopped or test.returncode < 0:
         _fail(rec, 'interrupted', 'stopped' if test.stopped else 'killed',
@@ -337,12 +420,23 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
         return
     if test.returncode != 0 or not osp.exists(metrics_path):
         err = wd.error_summary(_read(test_log))
+        if err['message'].startswith('error: non-finite'):
+            _fail(rec, 'failed', 'nonfinite_weights', err['message'][7:],
+                  err['log_tail'])
+            rec['reason']['iteration'] = rec['checkpoint']['iteration']
+            return
         _fail(rec, 'failed', 'test_failed',
               f'tools/test.py exited with {test.returncode}: '
               f'{err["message"]}', err['log_tail'])
         return
     with open(metrics_path) as f:
         metrics = json.load(f)
+    rec['checkpoint']['evaluated_by'] = 'tools/test.py'
+    _set_metrics(rec, metrics)
+
+
+def _set_metrics(rec: Dict, metrics: Dict) -> None:
+    """Finish ``rec`` with the evaluated checkpoint's metrics."""
     rec['metrics'] = {
         k: v for k, v in metrics.items() if not k.startswith('IoU.')
     }
@@ -352,6 +446,30 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     rec['status'] = 'finished'
 
 
+def _loop_args(loop_cfg: Optional[Dict]) -> Dict:
+    return {k: v for k, v in (loop_cfg or {}).items() if k != 'type'}
+
+
+def training_metrics(spec: RunSpec,
+                     iteration: Optional[int]) -> Optional[Dict]:
+    """The metrics the training's validation after ``iteration`` wrote
+    (``tools/train.py --val-metrics-dir``), or None when it wrote none or
+    when ``tools/test.py`` would evaluate differently: the resolved config's
+    val and test dataloaders, evaluators or loop arguments differ."""
+    cfg = spec.resolved_config or {}
+    if iteration is None or any(
+            cfg.get(f'val_{k}') != cfg.get(f'test_{k}')
+            for k in ('dataloader', 'evaluator')) or _loop_args(
+                cfg.get('val_cfg')) != _loop_args(cfg.get('test_cfg')):
+        return None
+    path = osp.join(spec.work_dir, VAL_METRICS_DIR, f'iter_{iteration}.json')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
     """The record of a run that starts now (status ``running``)."""
     repo = osp.dirname(osp.dirname(spec.train_script))
@@ -359,10 +477,12 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
         seed=spec.seed, status='running', reason=None,
         suite=_display(spec.suite) if spec.suite else None,
-        config=spec.config_display or _display(spec.config),
+        config=_display(spec.config),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
-        git=git_info(repo, exclude=spec.results_dir), versions=versions(),
+        git=git_info(repo, exclude=spec.results_dir,
+                     diff_dir=osp.join(spec.results_dir, spec.task, 'diffs')),
+        versions=versions(),
         hardware=hardware(), devices=None, started_at=now(),
         finished_at=None, host=socket.gethostname(), pid=os.getpid(),
         resumed=resume, max_iters=spec.max_iters, iterations=None,
@@ -377,8 +497,10 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
 def execute(spec: RunSpec,
             retrain: bool = False,
             env: Optional[Dict[str, str]] = None,
-            stop: threading.Event = STOP) -> Outcome:
-    """Execute one run unless it is finished or executed elsewhere.
+            stop: threading.Event = STOP,
+            retry_diverged: bool = False) -> Outcome:
+    """Execute one run unless it is finished, diverged (unless
+    ``retry_diverged``) or executed elsewhere.
 
     Args:
         spec (RunSpec): The run.
@@ -387,6 +509,8 @@ def execute(spec: RunSpec,
         env (dict, optional): Extra environment (``CUDA_VISIBLE_DEVICES``).
         stop (threading.Event): Set to stop the run (recorded as
             interrupted).
+        retry_diverged (bool): Retry a run that failed with a non-finite
+            loss or weight. Defaults to False.
 
     Returns:
         Outcome: What happened, with the record.
@@ -397,20 +521,22 @@ def execute(spec: RunSpec,
         return Outcome(spec.run_id, spec.label, 'busy',
                        store.read(spec.task, spec.run_id))
     try:
-        prev = store.read(spec.task, spec.run_id)
+        prev = store.read(spec.task, spec.run_id, locked=True)
         if prev is not None and prev['status'] == 'finished' and \
                 not retrain:
             return Outcome(spec.run_id, spec.label, 'reused', prev)
+        if diverged(prev) and not retry_diverged:
+            return Outcome(spec.run_id, spec.label, 'failed', prev)
         if stop.is_set():
             return Outcome(spec.run_id, spec.label, 'interrupted', prev)
         attempts = []
         if prev is not None:
             lost = prev['status'] == 'running'  # we hold the lock: dead
             attempts = list(prev.get('attempts') or []) + [
-                _summary(prev, lost)
+                _summary(prev, lost, spec.work_dir)
             ]
-        resume = bool(prev is not None and attempts[-1]['status']
-                      == 'interrupted' and wd.last_checkpoint(spec.work_dir))
+        resume = bool((prev is None or attempts[-1]['status']
+                       == 'interrupted') and wd.last_checkpoint(spec.work_dir))
         if not resume and osp.isdir(spec.work_dir):
             shutil.rmtree(spec.work_dir)
         os.makedirs(spec.work_dir, exist_ok=True)
@@ -427,13 +553,15 @@ def execute(spec: RunSpec,
                 _fail(rec, 'interrupted', 'stopped',
                       f'benchmark stopped ({type(e).__name__})')
             rec['finished_at'] = now()
+            rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
+                                                  attempts)
             store.write(rec)
             if not isinstance(e, Exception):
                 raise
             return Outcome(spec.run_id, spec.label, rec['status'], rec)
         rec['finished_at'] = now()
         rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
-                                              resume, attempts)
+                                              attempts)
         store.write(rec)
         return Outcome(spec.run_id, spec.label, rec['status'], rec)
     finally:

@@ -12,20 +12,53 @@ Who executes a run is decided by an exclusive ``flock`` on its lock file:
 the lock follows the training process itself (its file descriptor is
 inherited), dies with it, and a second benchmark process on the same folder
 skips a run that is being executed.
+
+Every record read is validated against ``record_schema.json``. An invalid
+one (truncated, ``{}``, wrong types, a run id that is not its file name) is
+reported in one line and moved, under its run's lock, to
+``<task>/invalid_records/<run_id>.<UTC time>.json`` (never deleted); its run
+then counts as not run. A read-only store (``--dry-run``) only reports it.
+Records are readable by the group and others as the umask allows (not
+``mkstemp``'s 0600).
 """
 import contextlib
+import datetime
 import errno
 import fcntl
 import json
 import math
 import os
 import os.path as osp
+import sys
 import tempfile
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+from .schema import record_problem
 
 #: Record schema version.
 SCHEMA = 1
 STATUSES = ('running', 'finished', 'failed', 'interrupted')
+#: Where invalid records are moved, inside ``<results_dir>/<task>/``.
+INVALID_DIR = 'invalid_records'
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of a written record: what ``open()`` would give (mkstemp: 0600).
+RECORD_MODE = 0o666 & ~_umask()
+
+
+def _warn(text: str) -> None:
+    print(f'warning: {text}', file=sys.stderr, flush=True)
+
+
+def _display(path: str) -> str:
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
 
 
 def _clean(value):
@@ -75,10 +108,18 @@ class ResultsStore:
 
     Args:
         root (str): The results folder (e.g. ``results``).
+        readonly (bool): Never create, move or lock anything (``--dry-run``
+            works on a read-only folder). Defaults to False.
+        warn (callable, optional): Prints the one-line reports about
+            invalid records (default: ``warning: ...`` on stderr).
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, readonly: bool = False,
+                 warn: Optional[Callable[[str], None]] = None) -> None:
         self.root = root
+        self.readonly = readonly
+        self.warn = warn or _warn
+        self._reported = set()
 
     def record_path(self, task: str, run_id: str) -> str:
         return osp.join(self.root, task, 'records', f'{run_id}.json')
@@ -90,57 +131,121 @@ class ResultsStore:
         """Write (or replace) a run's record atomically.
 
         Args:
-            record (dict): Must have ``task``, ``run_id`` and a ``status``
-                in :data:`STATUSES`.
+            record (dict): A record matching ``record_schema.json`` (NaN and
+                inf are written as null).
 
         Returns:
             str: The record's path.
+
+        Raises:
+            ValueError: If the record does not match the schema.
+            OSError: If the folder cannot be written (read-only, disk full).
         """
-        for key in ('task', 'run_id', 'status'):
-            if key not in record:
-                raise ValueError(f'record without {key!r}')
-        if record['status'] not in STATUSES:
-            raise ValueError(f'record {record["run_id"]}: status '
-                             f'{record["status"]!r} not in {STATUSES}')
+        record = _clean(record)
+        problem = record_problem(record)
+        if problem is not None:
+            raise ValueError(f'record {record.get("run_id")!r} does not '
+                             f'match the record schema: {problem}')
         path = self.record_path(record['task'], record['run_id'])
         folder = osp.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        text = json.dumps(_clean(record), indent=1, sort_keys=False,
+        text = json.dumps(record, indent=1, sort_keys=False,
                           allow_nan=False)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-',
-                                   suffix='.json')
         try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-',
+                                       suffix='.json')
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+        try:
+            os.fchmod(fd, RECORD_MODE)
             with os.fdopen(fd, 'w') as f:
                 f.write(text + '\n')
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(e, OSError):  # name the record, not the temp file
+                raise OSError(e.errno, e.strerror, path) from None
             raise
         return path
 
-    def read(self, task: str, run_id: str) -> Optional[Dict]:
-        """A run's record, or None if it has none.
+    def read(self, task: str, run_id: str,
+             locked: bool = False) -> Optional[Dict]:
+        """A run's valid record, or None if it has none (an invalid one is
+        reported and set aside; see the module docstring).
 
-        Raises:
-            ValueError: If the file is not valid JSON (names the file).
+        Args:
+            task (str): Task key.
+            run_id (str): Run id.
+            locked (bool): The caller holds the run's lock. Defaults to
+                False.
         """
-        return self._load(self.record_path(task, run_id))
+        return self._load(self.record_path(task, run_id), task, run_id,
+                          locked)
 
     @staticmethod
-    def _load(path: str) -> Optional[Dict]:
+    def _parse(path: str, task: str,
+               run_id: str) -> Tuple[Optional[Dict], Optional[str]]:
+        """``(record, None)``, ``(None, None)`` if there is no file, or
+        ``(None, problem)``."""
         try:
-            with open(path) as f:
-                return json.load(f)
+            with open(path, 'rb') as f:
+                data = f.read()
         except FileNotFoundError:
+            return None, None
+        try:
+            rec = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return None, (f'not valid JSON ({e})' if data.strip() else
+                          'empty file')
+        problem = record_problem(rec, task, run_id)
+        return (None, problem) if problem else (rec, None)
+
+    def _load(self, path: str, task: str, run_id: str,
+              locked: bool = False) -> Optional[Dict]:
+        rec, problem = self._parse(path, task, run_id)
+        if problem is None:
+            return rec
+        head = f'invalid record {_display(path)} ({problem})'
+        if self.readonly:
+            self._report(path, f'{head}; left in place (read-only look): '
+                         'its run counts as not run')
             return None
-        except json.JSONDecodeError as e:
-            raise ValueError(f'corrupt record {path}: {e}') from e
+        lock = None if locked else RunLock(self.lock_path(task, run_id))
+        try:
+            if lock is not None and not lock.acquire():
+                self._report(path, f'{head}; left in place: its run is '
+                             'being executed elsewhere, which replaces it')
+                return None
+            rec, problem = self._parse(path, task, run_id)  # under the lock
+            if problem is None:
+                return rec
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
+                '%Y%m%dT%H%M%S.%fZ')
+            dest = osp.join(self.root, task, INVALID_DIR,
+                            f'{osp.basename(path)[:-5]}.{stamp}.json')
+            os.makedirs(osp.dirname(dest), exist_ok=True)
+            os.replace(path, dest)
+            self._report(path, f'{head}; moved to {_display(dest)}; its run '
+                         'is planned again')
+        except OSError as e:
+            self._report(path, f'{head}; could not be moved aside '
+                         f'({e.strerror or e}): its run counts as not run')
+        finally:
+            if lock is not None:
+                lock.release()
+        return None
+
+    def _report(self, path: str, text: str) -> None:
+        if path not in self._reported:
+            self._reported.add(path)
+            self.warn(text)
 
     def records(self, task: Optional[str] = None) -> List[Dict]:
-        """All records (of one task, or of every task), sorted by path."""
+        """All valid records (of one task, or of every task), sorted by
+        path; invalid ones are reported and set aside."""
         tasks = [task] if task else sorted(
             d for d in (os.listdir(self.root) if osp.isdir(self.root) else [])
             if osp.isdir(osp.join(self.root, d, 'records')))
@@ -151,10 +256,27 @@ class ResultsStore:
                 continue
             for name in sorted(os.listdir(folder)):
                 if name.endswith('.json') and not name.startswith('.'):
-                    rec = self._load(osp.join(folder, name))
+                    rec = self._load(osp.join(folder, name), t, name[:-5])
                     if rec is not None:
                         out.append(rec)
         return out
+
+    def check_writable(self, task: str) -> None:
+        """Create ``<task>/records`` and write and remove a probe file, so
+        that a read-only or full results folder stops a benchmark before
+        anything runs.
+
+        Raises:
+            OSError: Naming the folder.
+        """
+        folder = osp.join(self.root, task, 'records')
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix='.probe-')
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, folder) from None
 
     def lock(self, task: str, run_id: str) -> RunLock:
         """The run's lock (not yet acquired)."""
@@ -162,14 +284,21 @@ class ResultsStore:
         return RunLock(self.lock_path(task, run_id))
 
     def is_locked(self, task: str, run_id: str) -> bool:
-        """Whether some process executes the run right now."""
-        if not osp.exists(self.lock_path(task, run_id)):
+        """Whether some process executes the run right now (opens the lock
+        file read-only, creating nothing)."""
+        try:
+            fd = os.open(self.lock_path(task, run_id), os.O_RDONLY)
+        except FileNotFoundError:
             return False
-        probe = RunLock(self.lock_path(task, run_id))
-        if probe.acquire():
-            probe.release()
-            return False
-        return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        finally:
+            os.close(fd)
+        return False
 
     def _ignore_locks(self, task: str) -> None:
         """Keep lock files out of git without anyone editing .gitignore."""

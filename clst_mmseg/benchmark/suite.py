@@ -31,9 +31,15 @@ NOT_METHODS = ('_base_', 'benchmarks')
 DEFAULTS: Dict[str, Any] = dict(
     tasks=None,  # required: list of task keys (configs/<method>/<task>.py)
     methods=None,  # required: names, or dict(name, reference, title, config)
-    seeds=None,  # required: list of ints
+    seeds=None,  # list of ints; or num_seeds (one of the two is required)
+    num_seeds=None,  # N: seeds 0 .. N-1 (e.g. to size a study)
+    # where a method's config for a task is ({configs_root}, {method},
+    # {task}); e.g. 'my_tasks/{task}/{method}.py' keeps a new task's
+    # configs in one folder instead of one file per method folder
+    config_pattern='{configs_root}/{method}/{task}.py',
     overrides={},  # --cfg-options for every run (dotted keys or dicts)
     task_overrides={},  # task -> overrides for that task's runs only
+    method_overrides={},  # method -> overrides for that method's runs only
     ablations=None,  # dict(method='clst', dir='configs/clst/ablations',
     #                      task='mini')
     checkpoint='last',  # or 'best' (best on target val = oracle selection)
@@ -166,11 +172,15 @@ def _method_entries(path: str, opts: Dict, root: str,
                   ' "_", "." and "-" only)')
         config = item.get('config')
         if config is None:
-            if not osp.isdir(osp.join(root, name)) or name in NOT_METHODS:
+            pattern = opts['config_pattern']
+            if pattern == DEFAULTS['config_pattern'] and (
+                    not osp.isdir(osp.join(root, name))
+                    or name in NOT_METHODS):
                 _fail(path, f'unknown method {name!r} (no folder '
                       f'{osp.join(root, name)}/); known methods: '
                       f'{_known_methods(root)}')
-            config = osp.join(root, name, '{task}.py')
+            config = pattern.replace('{configs_root}', root).replace(
+                '{method}', name)
         entries.append(
             MethodEntry(name=name, title=item.get('title')
                         or titles.get(name, name), config=config,
@@ -196,10 +206,26 @@ def _ablation_entries(path: str, spec: Any, tasks: List[str],
         _fail(path, f'ablations: no <name>.py config in {folder}')
     base_title = titles.get(base, base)
     return [
-        MethodEntry(name=f'{base}-{n}', title=f'{base_title} ({n})',
+        MethodEntry(name=f'{base}-{n}',
+                    title=_display_name(path, osp.join(folder, f'{n}.py'))
+                    or f'{base_title} ({n})',
                     config=osp.join(folder, f'{n}.py'), reference=None,
                     tasks=(task, ), ablation_of=base) for n in names
     ]
+
+
+def _display_name(path: str, config: str) -> Optional[str]:
+    """The ``display_name`` an ablation config gives its leaderboard row
+    (None: the row is named after the file)."""
+    try:
+        name = Config.fromfile(config, import_custom_modules=False).get(
+            'display_name')
+    except Exception as e:
+        _fail(path, f'ablation config {config} does not load: {e}')
+    if name is not None and not isinstance(name, str):
+        _fail(path, f'{config}: display_name must be a string, got '
+              f'{name!r}')
+    return name
 
 
 def _comparisons(path: str, opts: Dict,
@@ -268,9 +294,17 @@ def load_suite(path: str,
               f'{sorted(DEFAULTS)}')
     opts = {**DEFAULTS, **raw}
     opts.update({k: v for k, v in options.items() if v is not None})
+    if opts['num_seeds'] is not None:
+        n = opts['num_seeds']
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            _fail(path, f'num_seeds must be an int >= 1, got {n!r}')
+        if options.get('num_seeds') is None and raw.get('seeds') is not None:
+            _fail(path, 'set seeds or num_seeds, not both')
+        opts['seeds'] = list(range(n))
     for key in ('tasks', 'methods', 'seeds'):
         if opts[key] is None:
-            _fail(path, f'missing required key {key!r}')
+            _fail(path, f'missing required key {key!r}' +
+                  (' (or num_seeds)' if key == 'seeds' else ''))
 
     tasks = _check_names(path, 'tasks', opts['tasks'], str)
     seeds = _check_names(path, 'seeds', opts['seeds'], int)
@@ -285,18 +319,25 @@ def load_suite(path: str,
     if not isinstance(opts['gpus_per_run'], int) or opts['gpus_per_run'] < 1:
         _fail(path, f'gpus_per_run must be an int >= 1, got '
               f'{opts["gpus_per_run"]!r}')
-    for key in ('task_titles', 'method_titles', 'slurm', 'task_overrides'):
+    for key in ('task_titles', 'method_titles', 'slurm', 'task_overrides',
+                'method_overrides'):
         if not isinstance(opts[key], dict):
             _fail(path, f'{key} must be a dict, got {opts[key]!r}')
+    if not isinstance(opts['config_pattern'], str) or '{task}' not in \
+            opts['config_pattern']:
+        _fail(path, "config_pattern must be a string with '{task}' (and "
+              f"'{{method}}'), got {opts['config_pattern']!r}")
 
     root = opts['configs_root']
     if not osp.isdir(root):
         _fail(path, f'configs_root {root!r} is not a folder')
-    known_tasks = _known_tasks(root)
-    for task in tasks:
-        if task not in known_tasks:
-            _fail(path, f'unknown task {task!r} (no {root}/<method>/{task}.py'
-                  f' for any method); known tasks: {known_tasks}')
+    if opts['config_pattern'] == DEFAULTS['config_pattern']:
+        known_tasks = _known_tasks(root)
+        for task in tasks:
+            if task not in known_tasks:
+                _fail(path, f'unknown task {task!r} (no {root}/<method>/'
+                      f'{task}.py for any method); known tasks: '
+                      f'{known_tasks}')
     for task in opts['task_overrides']:
         if task not in tasks:
             _fail(path, f'task_overrides: {task!r} is not in tasks {tasks}')
@@ -309,6 +350,10 @@ def load_suite(path: str,
         if m.name in seen:
             _fail(path, f'duplicate method {m.name!r} in methods/ablations')
         seen.add(m.name)
+    for name in opts['method_overrides']:
+        if name not in seen:
+            _fail(path, f'method_overrides: {name!r} is not a method of the '
+                  f'suite {sorted(seen)}')
 
     ref_path = opts['references'] or DEFAULT_REFERENCES
     try:
@@ -328,9 +373,9 @@ def load_suite(path: str,
         base_overrides.update(
             _cli(path, '--cfg-options', dict(extra_overrides)))
     if opts['checkpoint'] == 'best':
-        base_overrides.update({
-            'default_hooks.checkpoint.save_best': 'mIoU',
-            'default_hooks.checkpoint.rule': 'greater'
+        base_overrides.update({  # new keys of CheckpointHook's config
+            '+default_hooks.checkpoint.save_best': 'mIoU',
+            '+default_hooks.checkpoint.rule': 'greater'
         })
     train_script = _abs(opts['train_script']
                         or osp.join(REPO_ROOT, 'tools', 'train.py'))
@@ -355,22 +400,34 @@ def load_suite(path: str,
             if not osp.isfile(config):
                 _fail(path, f'missing config {config} for method {m.name!r} '
                       f'on task {task!r}')
+            run_overrides = dict(overrides)
+            run_overrides.update(
+                _cli(path, f'method_overrides[{m.name!r}]',
+                     opts['method_overrides'].get(m.name, {})))
             try:
-                resolved = resolve_config(config, overrides)
+                resolved = resolve_config(config, run_overrides)
             except Exception as e:
+                if 'not a key of the config' in str(e):
+                    # a model.* key the method's model does not take: say so
+                    # (and where to set it) rather than "not a key"
+                    _check_model_overrides(path, m.name, config,
+                                           resolve_config(config, {}),
+                                           run_overrides)
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
+            _check_model_overrides(path, m.name, config, resolved,
+                                   run_overrides)
             chash = config_hash(resolved)
             max_iters = (resolved.get('train_cfg') or {}).get('max_iters')
             for seed in seeds:
                 run_id = make_run_id(task, m.name, chash, seed)
-                cli = to_cli({**overrides, 'randomness.seed': seed})
+                cli = to_cli({**run_overrides, 'randomness.seed': seed})
                 runs.append(
                     RunSpec(
                         run_id=run_id, task=task, method=m.name, seed=seed,
                         config=_abs(config), config_display=config,
                         config_hash=chash, cfg_options=cli,
-                        overrides=dict(overrides),
+                        overrides=dict(run_overrides),
                         resolved_config=hashed_config(resolved),
                         work_dir=osp.join(work_root, task, run_id),
                         results_dir=results_dir, train_script=train_script,
@@ -386,6 +443,24 @@ def load_suite(path: str,
         options=opts, results_dir=results_dir, work_dir=work_root,
         report_name=opts['report_name'],
         comparisons=_comparisons(path, opts, entries))
+
+
+def _check_model_overrides(path: str, method: str, config: str,
+                           resolved: Dict, overrides: Dict) -> None:
+    """Stop when an override sets a ``model.*`` key that the model class
+    of this method's config does not take (see :mod:`.model_args`)."""
+    keys = [k.lstrip('+') for k in overrides
+            if k.lstrip('+').startswith('model.')]
+    if not keys:
+        return
+    from .model_args import unaccepted_keys
+    bad = unaccepted_keys(resolved.get('model') or {}, keys)
+    if bad:
+        key, cls, _ = bad[0]
+        _fail(path, f'override {key}: {cls} (the model of {config}, method '
+              f'{method!r}) takes no {key.rsplit(".", 1)[1]!r}; set it only '
+              f"for the methods that have it: method_overrides=dict(<method>"
+              f"={{'{key}': ...}})")
 
 
 def _names(run: RunSpec) -> List[str]:

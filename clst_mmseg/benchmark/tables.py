@@ -5,6 +5,7 @@ import base64
 import html as _html
 import math
 import os.path as osp
+import re
 from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
@@ -39,16 +40,42 @@ def _hours(x: float) -> str:
     return f'{x:.3f}' if x < 1 else f'{x:.1f}'
 
 
+#: How each kind of peak memory is labelled in the tables.
+MEMORY_LABELS = {'gpu_allocated': 'GPU', 'host_rss_growth': 'RSS growth',
+                 'host_rss': 'RSS'}
+
+
 def _memory(mb: float, kind: str) -> str:
     if _nan(mb):
         return DASH
-    label = {'gpu_allocated': 'GPU', 'host_rss': 'RSS'}.get(kind, kind)
-    return f'{mb / 1024:.2f} GB {label}'.strip()
+    label = MEMORY_LABELS.get(kind, kind)
+    size = f'{mb:.0f} MB' if mb < 1000 else f'{mb / 1024:.2f} GB'
+    return f'{size} {label}'.strip()
+
+
+#: Marks the protocol-matched (paper's protocol) figure.
+MATCHED = '‡'
+NO_REFERENCE = 'no comparable reference'
 
 
 def has_paper(board: pd.DataFrame, metric: str) -> bool:
     col = f'{metric}_paper'
     return col in board and board[col].notna().any()
+
+
+def has_matched(board: pd.DataFrame, metric: str) -> bool:
+    col = f'{metric}_matched_mean'
+    return col in board and board[col].notna().any()
+
+
+def _no_reference(r, metric: str) -> bool:
+    return bool(r.get(f'{metric}_no_reference', False))
+
+
+def _inits(board: pd.DataFrame) -> List[str]:
+    if 'init' not in board:
+        return []
+    return sorted({i for i in board['init'] if isinstance(i, str) and i})
 
 
 def main_table(board: pd.DataFrame,
@@ -64,8 +91,13 @@ def main_table(board: pd.DataFrame,
     header = ['Method', 'Seeds']
     for m in metrics:
         header.append(m)
+        if has_matched(board, m):
+            header.append(f'{m} paper protocol')
         if has_paper(board, m):
             header += ['Paper', 'Δ']
+    with_init = len(_inits(board)) > 1
+    if with_init:
+        header.append('Init')
     header += ['Iterations', f'{unit}-h/run', 'Peak memory']
     rows = []
     for _, r in board.iterrows():
@@ -73,9 +105,17 @@ def main_table(board: pd.DataFrame,
         cells = [title, str(r['n_seeds'])]
         for m in metrics:
             cells.append(fmt_score(r[f'{m}_mean'], r[f'{m}_std']))
+            if has_matched(board, m):
+                matched = fmt_score(r[f'{m}_matched_mean'],
+                                    r[f'{m}_matched_std'])
+                cells.append(matched if matched == DASH else
+                             f'{matched} {MATCHED}')
             if has_paper(board, m):
-                cells += [fmt_num(r[f'{m}_paper']),
-                          fmt_num(r[f'{m}_delta'], sign=True)]
+                paper = (NO_REFERENCE if _no_reference(r, m) else
+                         fmt_num(r[f'{m}_paper'], 'g'))
+                cells += [paper, fmt_num(r[f'{m}_delta'], sign=True)]
+        if with_init:
+            cells.append(r['init'] or DASH)
         cells += [
             DASH if _nan(r['iterations']) else str(int(r['iterations'])),
             _hours(r['device_hours']),
@@ -95,14 +135,17 @@ def class_table(board: pd.DataFrame,
 
 
 def comparison_lines(comps: pd.DataFrame, titles: Dict[str, str]) -> List[str]:
-    """``'CLST vs Self-training: +2.1 mIoU19 (p = 0.012, Welch's t-test,
-    3 vs 3 seeds)'`` per compared pair."""
+    """``'CLST vs Self-training: +2.1 mIoU19 (95 % CI [+0.4, +3.9], p =
+    0.012, Welch's t-test, 3 vs 3 seeds)'`` per compared pair (the interval:
+    percentile bootstrap over seeds, left out below 2 seeds a side)."""
     out = []
     for _, c in comps.iterrows():
         diff = DASH if _nan(c['diff']) else f'{c["diff"]:+.1f}'
+        ci = '' if _nan(c.get('ci_low')) else (
+            f'95 % CI [{c["ci_low"]:+.1f}, {c["ci_high"]:+.1f}], ')
         out.append(f'{titles.get(c["a"], c["a"])} vs '
                    f'{titles.get(c["b"], c["b"])}: {diff} {c["metric"]} '
-                   f"({format_p(c['p'])}, Welch's t-test, {c['n_a']} vs "
+                   f"({ci}{format_p(c['p'])}, Welch's t-test, {c['n_a']} vs "
                    f'{c["n_b"]} seeds)')
     return out
 
@@ -113,8 +156,12 @@ def sources(board: pd.DataFrame, metrics: Sequence[str]) -> List[str]:
     for _, r in board.iterrows():
         for m in metrics:
             if f'{m}_source' in r and r[f'{m}_source']:
-                out.append(f'{r["title"]}, {m}: {r[f"{m}_paper"]:.1f} '
+                out.append(f'{r["title"]}, {m}: {r[f"{m}_paper"]:g} '
                            f'({r[f"{m}_source"]})')
+            elif _no_reference(r, m):
+                out.append(f'{r["title"]}, {m}: {NO_REFERENCE} (no '
+                           'published number for the variant its config '
+                           'runs)')
     return out
 
 
@@ -125,11 +172,26 @@ def notes(board: pd.DataFrame) -> List[str]:
         out.append('Rows in italics are context, not adaptation methods: '
                    'the source-only baseline and the oracle (trained on '
                    'target labels, an upper bound).')
+    kinds = set(','.join(board['peak_memory_kind'].dropna()).split(','))
+    if kinds & {'gpu_allocated', 'host_rss_growth'}:
+        out.append('Peak memory is what training adds: CUDA memory '
+                   'allocated on GPUs, growth of the process\'s resident '
+                   'set from the start of training on the CPU (not the '
+                   'process total that every method shares).')
     if board['oracle_selection'].any():
         out.append('† evaluated at the best checkpoint on target val '
                    '(oracle selection, uses target labels).')
     else:
         out.append('Every run is evaluated at its last iterate.')
+    if any(c.endswith('_matched_mean') and board[c].notna().any()
+           for c in board.columns):
+        out.append(f'{MATCHED} the paper\'s protocol: the best validation '
+                   'snapshot of each run (target labels choose the '
+                   'checkpoint: oracle selection); Δ compares it with the '
+                   'paper.')
+    inits = _inits(board)
+    if len(inits) == 1:
+        out.append(f'Initialisation (every row): {inits[0]}.')
     return out
 
 
@@ -222,6 +284,11 @@ def latex(title: str, task: str, board: pd.DataFrame,
     return '\n'.join(lines) + '\n'
 
 
+def _md_links(text: str) -> str:
+    """Markdown links ``[text](url)`` of an escaped line as HTML anchors."""
+    return re.sub(r'\[([^\]]+)\]\(([^)\s]+)\)', r'<a href="\2">\1</a>', text)
+
+
 def _html_table(header, rows, roles) -> str:
     out = ['<table>', '<thead><tr>' + ''.join(
         f'<th>{_html.escape(h)}</th>' for h in header) + '</tr></thead>',
@@ -273,7 +340,7 @@ def html_page(title: str, board: pd.DataFrame, metrics: Sequence[str],
     if src:
         parts += ['<h2>Paper numbers</h2>', '<ul>'] + [
             f'<li>{_html.escape(s)}</li>' for s in src] + ['</ul>']
-    parts += [f'<p class="note">{_html.escape(n)}</p>'
+    parts += [f'<p class="note">{_md_links(_html.escape(n))}</p>'
               for n in list(notes(board)) + list(footer)]
     parts.append('</body></html>')
     return '\n'.join(parts) + '\n'

@@ -4,9 +4,10 @@ object per line), checkpoints and the console log."""
 import glob
 import json
 import math
+import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
@@ -53,6 +54,50 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
     return None
 
 
+#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run
+#: (defined here, the light side, and imported by the hook).
+NON_FINITE_MARKER = 'non_finite.json'
+
+
+def non_finite_marker(work_dir: str) -> Optional[Dict]:
+    """The marker ``NonFiniteCheckHook`` wrote when it stopped the training
+    (``where``: ``loss`` or ``weights``, ``iter``, ``key``, ``value``).
+
+    Returns:
+        dict | None: The marker's content.
+    """
+    try:
+        with open(osp.join(work_dir, NON_FINITE_MARKER)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def set_aside_marker(work_dir: str) -> None:
+    """Rename an earlier attempt's marker (``non_finite.previous.json``)
+    before an attempt resumes in the same work dir, so that only this
+    attempt's marker counts (no clock comparison: work dirs may live on
+    network file systems)."""
+    path = osp.join(work_dir, NON_FINITE_MARKER)
+    if osp.exists(path):
+        os.replace(path, path[:-len('.json')] + '.previous.json')
+
+
+def last_activity(work_dir: str) -> Optional[float]:
+    """The newest modification time of any file in the work dir (the end
+    of an attempt whose process died without saying when), or None."""
+    newest = None
+    for folder, _, files in os.walk(work_dir):
+        for name in files:
+            try:
+                t = osp.getmtime(osp.join(folder, name))
+            except OSError:
+                continue
+            newest = t if newest is None else max(newest, t)
+    return newest
+
+
 def val_curve(entries: List[Dict]) -> List[Dict]:
     """Target-val mIoU (and class subsets) against the iteration; a step
     validated twice (resume) keeps its last value.
@@ -69,10 +114,69 @@ def val_curve(entries: List[Dict]) -> List[Dict]:
     return [dict(step=s, **by_step[s]) for s in sorted(by_step)]
 
 
+def train_curve(entries: List[Dict],
+                prefixes: Tuple[str, ...] = ('cl.', 'st.', 'ens.',
+                                             'pl_diag.'),
+                max_points: int = 200) -> List[Dict]:
+    """Method-specific training scalars (names starting with one of
+    ``prefixes``: CLST's contrastive term, self-training, the ensemble, the
+    pseudo-label diagnostics)
+    against the iteration, as logged (averaged over the logger's window);
+    an iteration logged twice (resume) keeps its last values; thinned to at
+    most ``max_points`` evenly spaced iterations (the last one kept).
+
+    Returns:
+        list[dict]: ``iter`` plus the matching keys, sorted by iteration.
+    """
+    by_iter = {}
+    for e in entries:
+        if not _finite(e.get('iter')):
+            continue
+        values = {k: v for k, v in e.items()
+                  if k.startswith(prefixes) and _finite(v)}
+        if values:
+            by_iter[int(e['iter'])] = values
+    its = sorted(by_iter)
+    if len(its) > max_points:
+        step = (len(its) - 1) / (max_points - 1)
+        its = [its[round(i * step)] for i in range(max_points)]
+    return [dict(iter=i, **by_iter[i]) for i in its]
+
+
+def pseudo_label_curve(entries: List[Dict]) -> List[Dict]:
+    """The pseudo-label diagnostics (``pl_diag.*`` scalars of
+    ``PseudoLabelDiagnosticsHook``) against the iteration (see
+    :func:`train_curve`); empty when the run had the hook off."""
+    return train_curve(entries, prefixes=('pl_diag.', ))
+
+
+def read_trajectory(work_dir: str) -> List[Dict]:
+    """The checkpoint trajectory ``CheckpointTrajectoryHook`` wrote
+    (``<work_dir>/trajectory.json``: ``step``, ``metrics``, ``criteria`` per
+    evaluated checkpoint); empty if the run had the hook off or the file is
+    unreadable."""
+    path = osp.join(work_dir, 'trajectory.json')
+    try:
+        with open(path) as f:
+            points = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return points if isinstance(points, list) else []
+
+
 def peak_gpu_memory_mb(entries: List[Dict]) -> Optional[float]:
     """Max of mmengine's logged ``memory`` (MB of CUDA memory allocated);
     None on the CPU, where it is not logged."""
     values = [e['memory'] for e in entries if _finite(e.get('memory'))]
+    return float(max(values)) if values else None
+
+
+def peak_rss_growth_mb(entries: List[Dict]) -> Optional[float]:
+    """Max of the host memory growth during training that
+    ``MemoryGrowthHook`` logs (``host_rss_growth_mb``; one per attempt);
+    None if no attempt logged it."""
+    values = [e['host_rss_growth_mb'] for e in entries
+              if _finite(e.get('host_rss_growth_mb'))]
     return float(max(values)) if values else None
 
 

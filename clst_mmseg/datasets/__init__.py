@@ -1,3 +1,4 @@
+from .. import compat  # noqa: F401  (applied on import, before mmseg)
 from .adverse_datasets import AdverseSourceDataset, AdverseTargetDataset
 from .gta import GTADataset
 from .mini_datasets import MiniSourceDataset, MiniTargetDataset

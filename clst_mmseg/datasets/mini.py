@@ -51,7 +51,8 @@ MINI_CLASSES, MINI_PALETTE = _cs_classes()
 ROAD, SIDEWALK, BUILDING, POLE, VEGETATION, SKY, CAR = range(7)
 NUM_CLASSES = len(MINI_CLASSES)
 
-DEFAULT_COUNTS = dict(n_source=1000, n_target_train=500, n_target_val=200)
+DEFAULT_COUNTS = dict(n_source=1000, n_target_train=500, n_target_val=200,
+                      n_source_val=100)
 DEFAULT_SIZE = (64, 64)
 
 # Appearance knobs (RGB). Changing any of them changes the task: bump
@@ -411,7 +412,9 @@ def render_sample(seed: int, domain: str, index: int,
 
     Args:
         seed (int): Data set seed.
-        domain (str): 'source', 'target_train' or 'target_val'.
+        domain (str): 'source', 'target_train', 'target_val' or
+            'source_val' (held-out labelled source images, never trained
+            on: the source-val criterion of model selection).
         index (int): Sample index within the split.
         size (tuple[int, int]): Image size (H, W).
 
@@ -419,13 +422,13 @@ def render_sample(seed: int, domain: str, index: int,
         tuple: RGB image (H, W, 3) uint8, label (H, W) uint8 and the shift
         severity (0 for the source).
     """
-    codes = dict(source=0, target_train=1, target_val=2)
+    codes = dict(source=0, target_train=1, target_val=2, source_val=3)
     if domain not in codes:
         raise ValueError(f'mini: domain must be one of {sorted(codes)}, '
                          f'got {domain!r}')
     rng = _rng(seed, codes[domain], index)
     canvas = _layout(rng, *size)
-    if domain == 'source':
+    if domain in ('source', 'source_val'):
         return _render_source(rng, canvas), canvas.label, 0.0
     severity = float(rng.uniform(0, 1))
     return _render_target(rng, canvas, severity), canvas.label, severity
@@ -443,11 +446,13 @@ def generate_mini(root: str, seed: int = 0,
                   n_source: int = DEFAULT_COUNTS['n_source'],
                   n_target_train: int = DEFAULT_COUNTS['n_target_train'],
                   n_target_val: int = DEFAULT_COUNTS['n_target_val'],
+                  n_source_val: int = DEFAULT_COUNTS['n_source_val'],
                   size: Sequence[int] = DEFAULT_SIZE) -> str:
     """Generate the mini task into ``root`` (not atomic; see ensure_mini).
 
     Layout: ``root/source/{images,labels}`` (GTA5 layout, labels written
-    directly as ``*_labelTrainIds.png``) and
+    directly as ``*_labelTrainIds.png``), the held-out source slice
+    ``root/source_val/{images,labels}`` (same layout) and
     ``root/target/{leftImg8bit,gtFine}/{train,val}/mini`` (Cityscapes layout).
 
     Args:
@@ -456,6 +461,7 @@ def generate_mini(root: str, seed: int = 0,
         n_source (int): Number of source images.
         n_target_train (int): Number of target training images.
         n_target_val (int): Number of target validation images.
+        n_source_val (int): Number of held-out source images.
         size (Sequence[int]): Image size (H, W).
 
     Returns:
@@ -466,18 +472,19 @@ def generate_mini(root: str, seed: int = 0,
         raise ValueError(f'mini: size must be (H, W) with H, W >= 32, '
                          f'got {size}')
     counts = dict(n_source=n_source, n_target_train=n_target_train,
-                  n_target_val=n_target_val)
+                  n_target_val=n_target_val, n_source_val=n_source_val)
     for key, n in counts.items():
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f'mini: {key} must be an int >= 0, got {n!r}')
-    src_img = osp.join(root, 'source', 'images')
-    src_lbl = osp.join(root, 'source', 'labels')
-    for d in (src_img, src_lbl):
-        os.makedirs(d, exist_ok=True)
-    for i in range(n_source):
-        img, lbl, _ = render_sample(seed, 'source', i, size)
-        _write(osp.join(src_img, f'{i:05d}.png'), img)
-        _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
+    for domain, n in (('source', n_source), ('source_val', n_source_val)):
+        src_img = osp.join(root, domain, 'images')
+        src_lbl = osp.join(root, domain, 'labels')
+        for d in (src_img, src_lbl):
+            os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            img, lbl, _ = render_sample(seed, domain, i, size)
+            _write(osp.join(src_img, f'{i:05d}.png'), img)
+            _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
     for split, n in (('train', n_target_train), ('val', n_target_val)):
         img_dir = osp.join(root, 'target', 'leftImg8bit', split, 'mini')
         lbl_dir = osp.join(root, 'target', 'gtFine', split, 'mini')

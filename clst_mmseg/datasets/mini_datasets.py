@@ -23,18 +23,27 @@ class MiniSourceDataset(GTADataset):
 
     Args:
         data_root (str, optional): Folder holding ``images/`` and ``labels/``;
-            defaults to ``<ensure_mini()>/source``.
+            defaults to the generated split's folder.
+        split (str): ``'train'`` (``<ensure_mini()>/source``, the images
+            methods train on) or ``'val'`` (``<ensure_mini()>/source_val``,
+            a held-out labelled slice, never trained on). Defaults to
+            ``'train'``.
         **kwargs: Arguments of :class:`GTADataset`.
     """
     METAINFO = _MINI_META
+    SPLITS = dict(train='source', val='source_val')
 
-    @staticmethod
-    def default_data_root() -> str:
-        return osp.join(ensure_mini(), 'source')
+    @classmethod
+    def default_data_root(cls, split: str = 'train') -> str:
+        if split not in cls.SPLITS:
+            raise ValueError(f'MiniSourceDataset: split must be one of '
+                             f'{sorted(cls.SPLITS)}, got {split!r}')
+        return osp.join(ensure_mini(), cls.SPLITS[split])
 
-    def __init__(self, data_root: Optional[str] = None, **kwargs) -> None:
+    def __init__(self, data_root: Optional[str] = None, split: str = 'train',
+                 **kwargs) -> None:
         super().__init__(
-            data_root=data_root or self.default_data_root(), **kwargs)
+            data_root=data_root or self.default_data_root(split), **kwargs)
 
 
 @DATASETS.register_module()

@@ -64,6 +64,10 @@ class SubsetIoUMetric(IoUMetric):
             ``nan_to_num``, ``beta``, ``collect_device``, ``output_dir``,
             ``format_only``, ``prefix``).
     """
+    # Keys stay unprefixed ('mIoU', as the tools and records read them);
+    # '' instead of mmengine's None also drops its start-up warning "The
+    # prefix is not set".
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  class_subsets: Optional[Dict[str, List[str]]] = None,

@@ -1,3 +1,4 @@
+from .. import compat  # noqa: F401  (applied on import, before mmseg)
 from .data_preprocessors import UDADataPreProcessor
 from .decode_heads import DeepLabV2Head
 from .discriminators import FCDiscriminator

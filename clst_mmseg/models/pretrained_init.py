@@ -38,7 +38,18 @@ class PretrainedIfAvailable(PretrainedInit):
         prefix (str, optional): Load only the sub-module with this prefix of
             the checkpoint. Defaults to None.
         map_location (str): Same as :func:`torch.load`. Defaults to 'cpu'.
+        source (str, optional): Where the file comes from and how to make
+            it (e.g. a download address and a conversion command); named
+            when the file is missing. Defaults to None.
     """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prefix: Optional[str] = None,
+                 map_location: str = 'cpu',
+                 source: Optional[str] = None) -> None:
+        super().__init__(checkpoint, prefix=prefix, map_location=map_location)
+        self.source = source
 
     def __call__(self, module) -> None:
         from mmengine.runner.checkpoint import (_load_checkpoint,
@@ -79,6 +90,7 @@ class PretrainedIfAvailable(PretrainedInit):
         print_log(
             f'PretrainedIfAvailable: checkpoint {self.checkpoint} is not '
             f'available ({type(error).__name__}: {reason}); '
-            f'{type(module).__name__} trains from random initialisation',
+            f'{type(module).__name__} trains from random initialisation'
+            + (f'; source: {self.source}' if self.source else ''),
             logger='current',
             level=logging.WARNING)

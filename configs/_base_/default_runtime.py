@@ -1,7 +1,8 @@
 # Runtime shared by every config. `custom_imports` registers clst_mmseg's
-# datasets, models and hooks, so mmseg's own tools/train.py also runs these
-# configs; our tools import the package anyway.
-custom_imports = dict(imports=['clst_mmseg'], allow_failed_imports=False)
+# datasets, models and hooks (`import clst_mmseg` alone is light), so mmseg's
+# own tools/train.py also runs these configs.
+custom_imports = dict(
+    imports=['clst_mmseg.registration'], allow_failed_imports=False)
 default_scope = 'mmseg'
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -16,7 +17,29 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# --resume / load_from / tools/test.py of a checkpoint that another model type
+# or config wrote stops with one line naming what differs; True loads it
+# anyway (mmengine then loads the weights whose names match).
+allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False)
-# Saves and restores the RNG states so that --resume continues exactly.
-custom_hooks = [dict(type='RNGStateHook')]
+# Evaluations per run at evenly spaced iterations (target-val score and
+# label-free selection criteria -> <work_dir>/trajectory.json, read into the
+# run record; see docs/model_selection.md). 0 turns them off.
+trajectory_points = 10
+# The hooks of every config: RNGStateHook saves and restores the RNG states
+# so that --resume continues exactly; CheckpointTrajectoryHook records the
+# trajectory; WarmupCheckHook says where each warm-up ends and warns when
+# one is >= max_iters. A config that needs hooks of its own appends them:
+#   custom_hooks = _base_.common_custom_hooks + [dict(type=...)]
+common_custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='CheckpointTrajectoryHook'),
+    dict(type='WarmupCheckHook')
+]
+custom_hooks = common_custom_hooks
 tta_model = dict(type='SegTTAModel')
+# A training whose config names a local pretrained weights file that is
+# missing stops before it starts (clst_mmseg/apis/pretrained_check.py);
+# True trains from random initialisation instead (smoke tests, debugging).
+# The run record and the leaderboard show the init actually used.
+allow_random_init = False

@@ -1,9 +1,17 @@
-# AdaptSegNet, DeepLabV2 ResNet-101, gta2cs.
+# AdaptSegNet (multi-level), DeepLabV2 ResNet-101, gta2cs: the reference
+# network (deeplabv2_r101_adaptsegnet.py) and data protocol
+# (gta2cs_adaptsegnet.py) with the shared 40k schedule. The protocol card
+# (configs/_base_/protocols/adaptsegnet.yaml, docs/protocols/) lists each
+# fact with its source and the differences that remain.
 _base_ = [
-    '../_base_/models/deeplabv2_r101.py', '../_base_/datasets/gta2cs.py',
+    '../_base_/models/deeplabv2_r101_adaptsegnet.py',
+    '../_base_/datasets/gta2cs_adaptsegnet.py',
     '../_base_/uda/adaptsegnet.py', '../_base_/schedules/uda_40k.py',
     '../_base_/default_runtime.py'
 ]
+# the published number this config reproduces
+# (clst_mmseg/benchmark/reference_numbers.csv)
+reference_key = 'adaptsegnet'
 model = dict(
     segmentor={{_base_.segmentor}},
     data_preprocessor={{_base_.data_preprocessor}},

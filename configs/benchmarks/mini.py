@@ -1,6 +1,6 @@
 # The mini suite: every method on the built-in mini task x 3 seeds, on the
-# CPU (2-4 min per run, two at a time); the default suite
-# (configs/benchmarks/default.py) adds the adverse task. A method key
+# CPU (two runs at a time); the default suite (configs/benchmarks/default.py)
+# adds the adverse task. A method key
 # is a configs/ folder and picks its paper row
 # (clst_mmseg/benchmark/reference_numbers.csv) by the same key; other rows
 # take a dict, e.g.

@@ -11,10 +11,7 @@ model = dict(
     projection_head=dict(channels=64, out_channels=64),
     contrastive_loss=dict(feat_channels=64),
     # stride-4 output of the 64x64 mini images
-    ensemble=dict(memory_size=(16, 16)),
-    # assumed: self-training starts at iteration 500 of 1500 (the ensemble
-    # has seen every target image ~5 times by then), ramped up over the
-    # next 250 iterations
-    warmup_iters=500,
-    st_rampup_iters=250)
-custom_hooks = {{_base_.clst_custom_hooks}}
+    ensemble=dict(memory_size=(16, 16)))
+# The warm-up is the base's warmup_ratio 0.25, as configs/self_training/mini.py
+# (iteration 375 of 1500; the ensemble has seen every target image ~6 times).
+custom_hooks = _base_.common_custom_hooks + [_base_.temporal_ensemble_hook]

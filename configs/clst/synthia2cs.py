@@ -6,9 +6,5 @@ _base_ = [
 ]
 model = dict(
     segmentor={{_base_.segmentor}},
-    data_preprocessor={{_base_.data_preprocessor}},
-    # assumed: self-training starts after a quarter of the schedule (as
-    # configs/self_training), ramped up over the next 4k iterations
-    warmup_iters=10000,
-    st_rampup_iters=4000)
-custom_hooks = {{_base_.clst_custom_hooks}}
+    data_preprocessor={{_base_.data_preprocessor}})
+custom_hooks = _base_.common_custom_hooks + [_base_.temporal_ensemble_hook]

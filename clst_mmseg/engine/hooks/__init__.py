@@ -1,4 +1,19 @@
+from .cbst_round_hook import CBSTRoundHook
+from .checkpoint_identity_hook import CheckpointIdentityHook
+from .memory_growth_hook import MemoryGrowthHook
+from .non_finite_check_hook import NonFiniteCheckHook
+from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
 from .rng_state_hook import RNGStateHook
-from .temporal_ensemble_hook import TemporalEnsembleHook
+from .smoke_probe_hook import SmokeProbeHook
+from .temporal_ensemble_hook import (TemporalEnsembleHook,
+                                     check_ensemble_pipeline)
+from .trajectory_hook import CheckpointTrajectoryHook
+from .val_metrics_json_hook import ValMetricsJSONHook
+from .warmup_check_hook import WarmupCheckHook
 
-__all__ = ['RNGStateHook', 'TemporalEnsembleHook']
+__all__ = [
+    'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
+    'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
+    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook',
+    'ValMetricsJSONHook', 'WarmupCheckHook', 'check_ensemble_pipeline'
+]

@@ -13,10 +13,88 @@ from torch import Tensor
 
 from clst_mmseg.models.utils.ensemble_memory import (AugGeometry,
                                                      CompactEnsembleMemory,
-                                                     aug_to_cell_index,
                                                      sample_prediction)
 
 CHECKPOINT_KEY = 'temporal_ensemble'
+
+#: Transforms that lose what the ensemble needs -> the one to use instead.
+_UNRECORDED = {
+    'RandomCrop': ('does not record its crop box', 'RecordedRandomCrop '
+                   '(same arguments)'),
+    'PackSegInputs': ('drops the sample index and crop box', 'PackUDAInputs'),
+}
+#: Geometric transforms the ensemble can undo, in the order it needs.
+_GEOMETRY = dict(Resize='resize', RandomResize='resize',
+                 RandomChoiceResize='resize', RecordedRandomCrop='crop',
+                 RandomFlip='flip')
+_ORDER = ('resize', 'crop', 'flip')
+#: Geometric transforms it cannot undo.
+_UNSUPPORTED = ('RandomRotate', 'RandomRotFlip', 'RandomMosaic',
+                'RandomAffine')
+
+
+def _type_name(t) -> str:
+    return t.__name__ if isinstance(t, type) else str(t).split('.')[-1]
+
+
+def _pipelines(node, key: str):
+    """(config key, pipeline) of a dataset config and of the datasets it
+    wraps."""
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get('pipeline'), (list, tuple)):
+        yield f'{key}.pipeline', node['pipeline']
+    yield from _pipelines(node.get('dataset'), f'{key}.dataset')
+    for i, sub in enumerate(node.get('datasets') or []):
+        yield from _pipelines(sub, f'{key}.datasets.{i}')
+
+
+def check_ensemble_pipeline(cfg) -> None:
+    """Fail before training, with one line naming the transform to use,
+    when a config with :class:`TemporalEnsembleHook` has a target pipeline
+    that does not record the geometry the ensemble needs: mmseg's
+    ``RandomCrop`` (no crop box: the memory would be updated misaligned,
+    silently), ``PackSegInputs`` (no sample index), a last transform other
+    than ``PackUDAInputs``, a rotation or mosaic, or resize / crop / flip in
+    another order than resize -> crop -> flip.
+
+    Args:
+        cfg (Config | dict): The training config.
+
+    Raises:
+        ValueError: The first problem found.
+    """
+    hooks = cfg.get('custom_hooks') or []
+    if not any(isinstance(h, dict) and _type_name(h.get('type')) ==
+               'TemporalEnsembleHook' for h in hooks):
+        return
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    for key, pipeline in _pipelines(dataset.get('target'),
+                                    'train_dataloader.dataset.target'):
+        types = [_type_name(t.get('type')) for t in pipeline]
+        last = None
+        for i, name in enumerate(types):
+            where = f'{key}[{i}]: {name}'
+            if name in _UNRECORDED:
+                what, use = _UNRECORDED[name]
+                raise ValueError(f'{where} {what}, which TemporalEnsembleHook'
+                                 f' needs; use {use}')
+            if name in _UNSUPPORTED:
+                raise ValueError(f'{where} is a geometric transform '
+                                 'TemporalEnsembleHook cannot undo; it maps '
+                                 'resize -> RecordedRandomCrop -> RandomFlip'
+                                 ' only')
+            kind = _GEOMETRY.get(name)
+            if kind and last and _ORDER.index(kind) < _ORDER.index(last):
+                raise ValueError(f'{where} comes after a {last}; '
+                                 'TemporalEnsembleHook needs resize -> crop '
+                                 '-> flip in this order')
+            last = kind or last
+        if not types or types[-1] != 'PackUDAInputs':
+            raise ValueError(f'{key}: must end with PackUDAInputs (it keeps '
+                             'the sample index and geometry '
+                             'TemporalEnsembleHook needs), got '
+                             f'{types[-1] if types else "an empty pipeline"}')
 
 
 @HOOKS.register_module()
@@ -34,9 +112,11 @@ class TemporalEnsembleHook(Hook):
       threshold or the class-balanced per-class thresholds computed over the
       whole memory, 255 elsewhere and where nothing is stored) and
       ``ensemble_seg`` (``label``: arg-max, 255 where nothing is stored;
-      ``conf``: its confidence), mapped from the image's own frame into its
-      augmented frame (scale, crop box, flip from its meta information;
-      nearest cell).
+      ``conf``: its confidence), read in the image's augmented frame (scale,
+      crop box, flip from its meta information) at input resolution with
+      :class:`SelfTraining`'s interpolation (bilinear, as logits), so CLST
+      without its contrastive term is self-training with ensemble labels.
+      Skipped while the model's warm-up lasts (``wants_ensemble_labels``).
     - ``after_train_iter``: the step's target softmax (left by the model,
       see ``CLST.pop_ensemble_feed``) is resampled into each image's frame
       and folded into the memory. Under DDP the (index, prediction,
@@ -115,24 +195,48 @@ class TemporalEnsembleHook(Hook):
             self.thresholds = self.memory.class_thresholds(
                 cfg['portion'], cfg.get('max_threshold'))
 
-    def pseudo_labels(self, index: int, geo: AugGeometry,
-                      cfg: dict) -> Tuple[Tensor, Tensor, Tensor]:
-        """Read one image's memory in its augmented frame.
+    def pseudo_labels(self, indices: List[int], geos: List[AugGeometry],
+                      shape: Tuple[int, int], cfg: dict,
+                      device=None) -> Tuple[Tensor, Tensor, Tensor]:
+        """Read a batch of images' memories in their augmented frames, at
+        input resolution, and select pseudo-labels as
+        :class:`SelfTraining` selects its network's (see
+        :meth:`CompactEnsembleMemory.read_in_aug_frame`).
+
+        Args:
+            indices (list[int]): Target image indices.
+            geos (list[AugGeometry]): Their augmentations.
+            shape (tuple[int, int]): (H, W) frame to fill.
+            cfg (dict): The selection (``model.pseudo_label_cfg``).
+            device (torch.device, optional): Where to compute.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: Selected labels (H, W) long (255
-            where not selected), arg-max labels (255 where nothing is
-            stored) and confidences (0 there), in the augmented frame.
+            tuple[Tensor, Tensor, Tensor]: Selected labels (N, H, W) long
+            (255 where not selected), arg-max labels (255 where nothing is
+            stored) and confidences (0 there).
         """
-        labels, conf, stored = self.memory.read(index)
-        iy, ix = aug_to_cell_index(geo, self.memory.size)
-        labels, conf, stored = labels[iy, ix], conf[iy, ix], stored[iy, ix]
+        probs, stored = self.memory.read_in_aug_frame(indices, geos, shape,
+                                                      device)
+        conf, argmax = probs.max(dim=1)
         if cfg['type'] == 'threshold':
-            keep = stored & (conf >= cfg['threshold'])
+            # = confidence_threshold(probs, threshold), SelfTraining's
+            selected = argmax.masked_fill(conf < cfg['threshold'], 255)
         else:
-            keep = stored & (conf >= self.thresholds[labels])
-        argmax = labels.masked_fill(~stored, 255)
-        return argmax.masked_fill(~keep, 255), argmax, conf * stored
+            # the thresholds are levels of the quantised confidences: a
+            # value interpolated to within half a level below one counts
+            th = self.thresholds.to(conf.device) - 0.5 / self.memory.levels
+            selected = argmax.masked_fill(conf < th[argmax], 255)
+        selected = selected.masked_fill(~stored, 255)
+        return (selected, argmax.masked_fill(~stored, 255),
+                conf * stored)
+
+    @staticmethod
+    def _device(model):
+        params = getattr(model, 'parameters', None)
+        if not callable(params):
+            return None
+        first = next(params(), None)
+        return None if first is None else first.device
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
@@ -140,15 +244,24 @@ class TemporalEnsembleHook(Hook):
         if (self.memory is None or not model.needs_ensemble
                 or not data_batch or 'target_data_samples' not in data_batch):
             return
+        wants = getattr(model, 'wants_ensemble_labels', None)
+        if wants is not None and not wants():
+            return  # warm-up: no term reads the labels yet
         cfg = model.pseudo_label_cfg
         self._update_thresholds(runner, cfg)
-        for sample in data_batch['target_data_samples']:
-            meta = sample.metainfo
-            selected, argmax, conf = self.pseudo_labels(
-                int(meta['sample_idx']), AugGeometry.from_meta(meta), cfg)
-            sample.gt_sem_seg = PixelData(data=selected[None])
-            sample.ensemble_seg = PixelData(label=argmax[None],
-                                            conf=conf[None])
+        samples = data_batch['target_data_samples']
+        metas = [s.metainfo for s in samples]
+        geos = [AugGeometry.from_meta(m) for m in metas]
+        shape = (max(g.img_shape[0] for g in geos),
+                 max(g.img_shape[1] for g in geos))
+        selected, argmax, conf = self.pseudo_labels(
+            [int(m['sample_idx']) for m in metas], geos, shape, cfg,
+            self._device(model))
+        for i, (sample, geo) in enumerate(zip(samples, geos)):
+            h, w = geo.img_shape
+            sample.gt_sem_seg = PixelData(data=selected[i:i + 1, :h, :w])
+            sample.ensemble_seg = PixelData(label=argmax[i:i + 1, :h, :w],
+                                            conf=conf[i:i + 1, :h, :w])
 
     # -- ensemble update ---------------------------------------------------
     @staticmethod

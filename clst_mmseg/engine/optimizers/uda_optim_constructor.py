@@ -5,9 +5,16 @@ from typing import Dict, Optional
 
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+
+def _unwrap(module):
+    """A submodule without the DDP wrapper that
+    ``MMSeparateDistributedDataParallel`` puts around it in place."""
+    return module.module if is_model_wrapper(module) else module
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -31,6 +38,10 @@ class UDAOptimWrapperConstructor:
     no discriminator). A list ``param_scheduler`` is then built once per
     wrapper by mmengine (each wrapper gets its own scheduler state); a dict
     keyed by wrapper name gives each its own schedule.
+
+    Under ``MMSeparateDistributedDataParallel`` the submodules are wrapped
+    in place; each wrapper is built for the submodule inside, so parameter
+    names (``paramwise_cfg.custom_keys``) are the same with and without DDP.
 
     Args:
         optim_wrapper_cfg (dict): The ``optim_wrapper`` config without
@@ -66,7 +77,7 @@ class UDAOptimWrapperConstructor:
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         if hasattr(model, 'module'):
             model = model.module
-        segmentor = getattr(model, self.main_name, None)
+        segmentor = _unwrap(getattr(model, self.main_name, None))
         if not isinstance(segmentor, nn.Module):
             raise ValueError(f'UDAOptimWrapperConstructor: the model has no '
                              f'{self.main_name!r} submodule (expected a '
@@ -74,7 +85,7 @@ class UDAOptimWrapperConstructor:
         wrappers = {self.main_name: self.main(segmentor)}
         covered = {id(p) for p in segmentor.parameters()}
         for name, constructor in self.extra.items():
-            module = getattr(model, name, None)
+            module = _unwrap(getattr(model, name, None))
             if not isinstance(module, nn.Module):
                 raise ValueError(f'optim_wrapper.{name}: the model '
                                  f'({type(model).__name__}) has no submodule '

@@ -1,4 +1,5 @@
-"""DeepLabV2's ASPP classifier, as used by AdaptSegNet, ADVENT and CLST."""
+"""DeepLabV2's ASPP classifier, as used by AdaptSegNet, ADVENT, DACS and
+CLST."""
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
@@ -19,6 +20,15 @@ class DeepLabV2Head(BaseDecodeHead):
     defaults to None so that ``init_weights`` keeps that initialisation; pass
     one to override it.
 
+    ``branch_mode`` says which branches are summed. ``'sum_all'`` sums every
+    branch, as DeepLab-v2 and ADVENT's ``ClassifierModule`` do.
+    ``'first_two'`` reproduces the reference ``Classifier_Module.forward`` of
+    AdaptSegNet (``model/deeplab_multi.py``) and DACS (``model/deeplabv2.py``),
+    whose ``return`` sits inside the summation loop: only the first two
+    branches (dilations 6 and 12 with the default ``dilations``) reach the
+    output. The remaining branches would get no gradient (DDP would stop on
+    them), so they are not built; the output is identical.
+
     Unlike most mmseg heads there is no ``channels``-wide intermediate layer
     and no ``conv_seg``: ``channels`` is accepted so that the usual mmseg head
     config keys work, but it is unused, and ``conv_seg`` / ``dropout`` are
@@ -30,6 +40,8 @@ class DeepLabV2Head(BaseDecodeHead):
     Args:
         dilations (Sequence[int]): Dilation (= padding) of each branch.
             Defaults to (6, 12, 18, 24).
+        branch_mode (str): ``'sum_all'`` or ``'first_two'`` (see above).
+            Defaults to 'sum_all'.
         channels (int, optional): Unused (see above). Defaults to None.
         init_cfg (dict | list[dict], optional): Initialisation config.
             Defaults to None (reference initialisation, see above).
@@ -37,8 +49,11 @@ class DeepLabV2Head(BaseDecodeHead):
             ``num_classes``, ``in_index``, ``loss_decode``, ...).
     """
 
+    BRANCH_MODES = ('sum_all', 'first_two')
+
     def __init__(self,
                  dilations: Sequence[int] = (6, 12, 18, 24),
+                 branch_mode: str = 'sum_all',
                  channels: Optional[int] = None,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
@@ -49,6 +64,12 @@ class DeepLabV2Head(BaseDecodeHead):
         if not dilations:
             raise ValueError('DeepLabV2Head: dilations must be a non-empty '
                              f'sequence of ints, got {dilations!r}')
+        if branch_mode not in self.BRANCH_MODES:
+            raise ValueError(f'DeepLabV2Head: branch_mode must be one of '
+                             f'{self.BRANCH_MODES}, got {branch_mode!r}')
+        if branch_mode == 'first_two' and len(dilations) < 2:
+            raise ValueError("DeepLabV2Head: branch_mode='first_two' needs at "
+                             f'least two dilations, got {dilations!r}')
         # there is no dropout in the reference classifier
         kwargs.pop('dropout_ratio', None)
         # BaseDecodeHead needs some `channels` to build conv_seg, which is
@@ -58,7 +79,9 @@ class DeepLabV2Head(BaseDecodeHead):
                          dropout_ratio=0,
                          **kwargs)
         del self.conv_seg
-        self.dilations = tuple(dilations)
+        self.branch_mode = branch_mode
+        self.dilations = tuple(
+            dilations[:2] if branch_mode == 'first_two' else dilations)
         self.aspp = nn.ModuleList(
             nn.Conv2d(self.in_channels,
                       self.out_channels,

@@ -69,28 +69,39 @@ class CentroidContrastiveLoss(nn.Module):
     the other classes (CLST, Marsden et al., arXiv 2105.02001).
 
     Centroids are means of L2-normalised embeddings over the pixels of a
-    class in the batch (source: ground truth, target: pseudo-labels). With
-    ``centroid_momentum`` m > 0 they are smoothed over iterations: the
-    centroid used at a step is ``m * previous (detached) + (1 - m) * batch``
-    and a class absent from the batch keeps its previous centroid, which
-    can then serve as a positive/negative (never as an anchor, since it
-    carries no gradient). Classes absent from the batch and never seen
-    before are left out of the candidate set; a target class whose source
-    centroid is unavailable is not an anchor; with no anchor at all the
-    loss is an exact 0 that keeps the graph (no NaN).
+    class in the batch (source: ground truth, target: pseudo-labels). The
+    anchors are the target centroids of the current batch and the
+    candidates (positive and negatives) the source centroids of the current
+    batch, all with their full gradient: with every class in both batches
+    the loss is a plain InfoNCE over the batch centroids.
+
+    A per-class memory of both domains' centroids (an exponential moving
+    average of the batch centroids, kept as buffers without gradient, so it
+    is checkpointed) stands in, as a constant, for a candidate class absent
+    from the source batch when ``memory_candidates`` is set (as prototype
+    methods keep their memories, e.g. SePiCo's ``ProtoEstimator``); it is
+    never an anchor and receives no gradient. The memory also gives the
+    per-class source-target distance that is logged. Classes absent from
+    the batch and from the memory are left out of the candidates; a target
+    class without a candidate of its own class is not an anchor; with no
+    anchor at all the loss is an exact 0 that keeps the graph (no NaN).
 
     Args:
         num_classes (int): Number of classes C.
-        feat_channels (int): Embedding size D (for the smoothed centroids,
-            kept as buffers so they are checkpointed).
+        feat_channels (int): Embedding size D (of the memory buffers).
         temperature (float): Softmax temperature. Defaults to 0.1.
         loss_weight (float): Multiplies the loss. Defaults to 1.
-        centroid_momentum (float): m in [0, 1). Defaults to 0 (per-batch
-            centroids).
+        centroid_momentum (float): Momentum m in [0, 1) of the memory:
+            ``memory <- m * memory + (1 - m) * batch centroid`` for the
+            classes in the batch (the first one initialises it). Defaults
+            to 0.9.
+        memory_candidates (bool): Use the memory centroid of a class absent
+            from the batch as a (detached) positive/negative. False: only
+            the batch's own centroids. Defaults to True.
         symmetric (bool): Also contrast each source centroid against the
             target centroids and average both directions. Defaults to False.
         detach_source (bool): Stop gradients through the source centroids
-            (they are fixed anchors of the alignment). Defaults to False.
+            (they are fixed targets of the alignment). Defaults to False.
         ignore_index (int): Label of pixels left out. Defaults to 255.
     """
 
@@ -99,7 +110,8 @@ class CentroidContrastiveLoss(nn.Module):
                  feat_channels: int,
                  temperature: float = 0.1,
                  loss_weight: float = 1.0,
-                 centroid_momentum: float = 0.0,
+                 centroid_momentum: float = 0.9,
+                 memory_candidates: bool = True,
                  symmetric: bool = False,
                  detach_source: bool = False,
                  ignore_index: int = 255) -> None:
@@ -114,6 +126,7 @@ class CentroidContrastiveLoss(nn.Module):
         self.temperature = float(temperature)
         self.loss_weight = float(loss_weight)
         self.momentum = float(centroid_momentum)
+        self.memory_candidates = bool(memory_candidates)
         self.symmetric = symmetric
         self.detach_source = detach_source
         self.ignore_index = ignore_index
@@ -123,28 +136,59 @@ class CentroidContrastiveLoss(nn.Module):
             self.register_buffer(f'{domain}_seen',
                                  torch.zeros(num_classes, dtype=torch.bool))
 
-    def _smooth(self, batch: Tensor, present: Tensor,
-                domain: str) -> Tuple[Tensor, Tensor]:
-        """Mix the batch centroids with the running ones; returns the
-        centroids to use (C, D) and which classes are available."""
-        if self.momentum == 0:
-            return batch, present
-        prev = getattr(self, f'{domain}_centroids')
+    @torch.no_grad()
+    def _remember(self, batch: Tensor, present: Tensor, domain: str) -> None:
+        """Fold the batch centroids (normalised, detached) into the
+        memory."""
+        mem = getattr(self, f'{domain}_centroids')
         seen = getattr(self, f'{domain}_seen')
-        prev_n = F.normalize(prev, dim=1)
-        batch_n = F.normalize(batch, dim=1)
-        mixed = torch.where((present & seen)[:, None],
-                            self.momentum * prev_n +
-                            (1 - self.momentum) * batch_n, batch_n)
-        used = torch.where(present[:, None], mixed, prev_n)
-        if self.training:
-            prev.copy_(torch.where(present[:, None], mixed.detach(), prev))
-            seen |= present
-        return used, present | seen
+        batch = F.normalize(batch.detach().float(), dim=1).to(mem.dtype)
+        mixed = torch.where(seen[:, None],
+                            self.momentum * mem + (1 - self.momentum) * batch,
+                            batch)
+        mem.copy_(torch.where(present[:, None], mixed, mem))
+        seen |= present
+
+    def _candidates(self, batch: Tensor, present: Tensor,
+                    domain: str) -> Tuple[Tensor, Tensor]:
+        """Centroids (C, D) to contrast against, and which classes have
+        one: the batch's (with gradient), or the memory's (constant) for a
+        class absent from the batch."""
+        if not self.memory_candidates:
+            return batch, present
+        mem = getattr(self, f'{domain}_centroids').to(batch.dtype)
+        seen = getattr(self, f'{domain}_seen')
+        return torch.where(present[:, None], batch, mem), present | seen
+
+    def _direction(self, anchors_c: Tensor, anchor_present: Tensor,
+                   cand_c: Tensor, cand_avail: Tensor):
+        """InfoNCE of one direction; returns (loss or None, similarity
+        matrix (A, S) without gradient, positive index (A,))."""
+        anchors = anchor_present & cand_avail
+        if not anchors.any():
+            return None, None, None
+        cand = cand_avail.nonzero().squeeze(1)
+        pos = torch.searchsorted(cand, anchors.nonzero().squeeze(1))
+        loss = info_nce(anchors_c[anchors], cand_c[cand], pos,
+                        self.temperature)
+        with torch.no_grad():
+            sim = F.normalize(anchors_c[anchors], dim=1) @ F.normalize(
+                cand_c[cand], dim=1).t()
+        return loss, sim, pos
+
+    @torch.no_grad()
+    def class_distances(self) -> Tensor:
+        """Cosine distance ``1 - cos`` between the memory's source and
+        target centroid of every class, (C,); NaN for a class the memory
+        has not seen in both domains."""
+        dist = 1 - F.cosine_similarity(self.src_centroids.float(),
+                                       self.tgt_centroids.float(), dim=1)
+        both = self.src_seen & self.tgt_seen
+        return torch.where(both, dist, torch.full_like(dist, float('nan')))
 
     def forward(self, src_feats: Tensor, src_labels: Tensor,
                 tgt_feats: Tensor, tgt_labels: Tensor) -> dict:
-        """Compute the loss.
+        """Compute the loss (and, in training mode, update the memory).
 
         Args:
             src_feats (Tensor): (N, D, H, W) source embeddings.
@@ -155,7 +199,7 @@ class CentroidContrastiveLoss(nn.Module):
         Returns:
             dict[str, Tensor]: ``loss`` (weighted), and for logging
             ``pos_sim`` / ``neg_sim`` (mean cosine similarity of the target
-            anchors to the same-class / other-class source centroids) and
+            anchors to the same-class / other-class candidates) and
             ``anchors`` (number of anchor classes).
         """
         c = self.num_classes
@@ -165,33 +209,30 @@ class CentroidContrastiveLoss(nn.Module):
                                              self.ignore_index)
         if self.detach_source:
             src_c = src_c.detach()
-        src_c, src_avail = self._smooth(src_c, src_present, 'src')
-        tgt_c, tgt_avail = self._smooth(tgt_c, tgt_present, 'tgt')
+        src_cand, src_avail = self._candidates(src_c, src_present, 'src')
 
         zero = (src_feats.sum() + tgt_feats.sum()) * 0.
-        terms = []
         stats = dict(pos_sim=zero.detach(), neg_sim=zero.detach())
-        anchors = tgt_present & src_avail
-        n_anchor = int(anchors.sum())
-        if n_anchor:
-            cand = src_avail.nonzero().squeeze(1)
-            pos = torch.searchsorted(cand, anchors.nonzero().squeeze(1))
-            terms.append(info_nce(tgt_c[anchors], src_c[cand], pos,
-                                  self.temperature))
-            with torch.no_grad():
-                sim = F.normalize(tgt_c[anchors], dim=1) @ F.normalize(
-                    src_c[cand], dim=1).t()
-                is_pos = F.one_hot(pos, len(cand)).bool()
-                stats['pos_sim'] = sim[is_pos].mean()
-                if len(cand) > 1:
-                    stats['neg_sim'] = sim[~is_pos].mean()
+        terms = []
+        loss, sim, pos = self._direction(tgt_c, tgt_present, src_cand,
+                                         src_avail)
+        n_anchor = 0
+        if loss is not None:
+            terms.append(loss)
+            n_anchor = len(pos)
+            is_pos = F.one_hot(pos, sim.shape[1]).bool()
+            stats['pos_sim'] = sim[is_pos].mean()
+            if sim.shape[1] > 1:
+                stats['neg_sim'] = sim[~is_pos].mean()
         if self.symmetric:
-            s_anchors = src_present & tgt_avail
-            if s_anchors.any():
-                cand = tgt_avail.nonzero().squeeze(1)
-                pos = torch.searchsorted(cand, s_anchors.nonzero().squeeze(1))
-                terms.append(info_nce(src_c[s_anchors], tgt_c[cand], pos,
-                                      self.temperature))
+            tgt_cand, tgt_avail = self._candidates(tgt_c, tgt_present, 'tgt')
+            loss, _, _ = self._direction(src_c, src_present, tgt_cand,
+                                         tgt_avail)
+            if loss is not None:
+                terms.append(loss)
+        if self.training:
+            self._remember(src_c, src_present, 'src')
+            self._remember(tgt_c, tgt_present, 'tgt')
         loss = zero + (sum(terms) / len(terms) if terms else 0.)
         return dict(loss=self.loss_weight * loss,
                     anchors=torch.tensor(float(n_anchor),

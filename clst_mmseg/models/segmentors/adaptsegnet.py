@@ -5,16 +5,16 @@ import copy
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner.checkpoint import get_state_dict
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList, add_prefix
 from torch import Tensor
 
-from ..discriminators import AdversarialLoss
+from ..discriminators import AdversarialLoss, LevelDiscriminators
 from .uda_segmentor import UDASegmentor
 
 LEVELS = ('main', 'aux')  # decode head (last layer), auxiliary head (layer3)
@@ -66,15 +66,6 @@ def with_auxiliary_head(segmentor: ConfigType,
     return segmentor
 
 
-def _check_distributed(name: str) -> None:
-    if dist.is_available() and dist.is_initialized() and \
-            dist.get_world_size() > 1:
-        raise RuntimeError(
-            f'{name}: multi-process training is not supported (mmengine\'s '
-            'DDP wrapper bypasses the model\'s own train_step, which '
-            'updates segmentor and discriminators); train on one process')
-
-
 @MODELS.register_module()
 class AdaptSegNet(UDASegmentor):
     """Multi-level output-space adversarial adaptation (AdaptSegNet).
@@ -92,6 +83,13 @@ class AdaptSegNet(UDASegmentor):
     ``optim_wrapper['segmentor']`` and ``optim_wrapper['discriminators']``
     (see :class:`UDAOptimWrapperConstructor`), so their states and schedules
     are checkpointed and resumed. Prediction uses the main classifier only.
+
+    Multi-process training uses mmengine's
+    ``MMSeparateDistributedDataParallel`` (``model_wrapper_cfg`` of the
+    method's config fragment): it wraps ``segmentor`` and ``discriminators``
+    in separate DDP wrappers in place, and every forward of a step goes
+    through them (:meth:`level_logits`, ``self.discriminators(maps)``), so
+    each update averages its own gradients over the processes.
 
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.
@@ -139,7 +137,7 @@ class AdaptSegNet(UDASegmentor):
         self.lambda_adv = self._level_weights('lambda_adv', lambda_adv)
         self.adversarial = AdversarialLoss(gan_mode, source_label,
                                            target_label)
-        self.discriminators = nn.ModuleDict({
+        self.discriminators = LevelDiscriminators({
             level: MODELS.build(
                 dict(discriminator, in_channels=self.num_classes))
             for level in self.lambda_adv
@@ -160,11 +158,33 @@ class AdaptSegNet(UDASegmentor):
         return {level: float(weights[level]) for level in self.levels
                 if level in weights}
 
+    def state_dict(self, *args, destination=None, prefix='',
+                   keep_vars=False):
+        """The state dict with the keys of the plain model (``segmentor.*``,
+        ``discriminators.*``) also under
+        ``MMSeparateDistributedDataParallel``, whose in-place DDP wrappers
+        would add ``.module`` to them: mmengine's ``get_state_dict`` skips
+        model wrappers, as its ``load_state_dict`` does when loading."""
+        if args:
+            raise TypeError('AdaptSegNet.state_dict: pass destination, '
+                            'prefix and keep_vars by keyword')
+        return get_state_dict(self, destination, prefix, keep_vars)
+
     # ------------------------------------------------------------------
     # forward pieces
     # ------------------------------------------------------------------
     def level_logits(self, inputs: Tensor) -> Dict[str, Tensor]:
         """Logits of each level at feature resolution.
+
+        The segmentor runs through its own ``forward`` (mode ``tensor``:
+        features, then the main classifier), which under
+        ``MMSeparateDistributedDataParallel`` is the DDP wrapper's: that is
+        what makes the wrapper average the step's gradients over processes.
+        The features it computed are caught with a forward hook for the
+        auxiliary classifier, so the backbone runs once. Keep
+        ``find_unused_parameters=False``: the auxiliary classifier is
+        outside that forward and DDP's unused-parameter search would call it
+        unused.
 
         Args:
             inputs (Tensor): Normalised images, (N, 3, H, W).
@@ -172,15 +192,21 @@ class AdaptSegNet(UDASegmentor):
         Returns:
             dict[str, Tensor]: ``main`` (and ``aux``) logits.
         """
-        feats = self.segmentor.extract_feat(inputs)
-        out = dict(main=self.segmentor.decode_head.forward(feats))
+        seg = self.segmentor_module
+        feats = []
+        handle = (seg.neck if seg.with_neck else seg.backbone
+                  ).register_forward_hook(lambda m, i, out: feats.append(out))
+        try:
+            out = dict(main=self.segmentor(inputs, mode='tensor'))
+        finally:
+            handle.remove()
         if 'aux' in self.levels:
-            out['aux'] = self.segmentor.auxiliary_head.forward(feats)
+            out['aux'] = seg.auxiliary_head.forward(feats[0])
         return out
 
     def _upsample(self, logits: Tensor, size) -> Tensor:
         return resize(logits, size=size, mode='bilinear',
-                      align_corners=self.segmentor.align_corners)
+                      align_corners=self.segmentor_module.align_corners)
 
     def discriminator_input(self, logits: Tensor) -> Tensor:
         """The map a discriminator sees: AdaptSegNet's softmax.
@@ -197,12 +223,13 @@ class AdaptSegNet(UDASegmentor):
                       data_samples: SampleList) -> dict:
         """Cross-entropy of each level on the source labels (the auxiliary
         head's ``loss_weight`` is lambda_seg)."""
+        seg = self.segmentor_module
         losses = add_prefix(
-            self.segmentor.decode_head.loss_by_feat(logits['main'],
-                                                    data_samples), 'decode')
+            seg.decode_head.loss_by_feat(logits['main'], data_samples),
+            'decode')
         if 'aux' in logits:
             losses.update(add_prefix(
-                self.segmentor.auxiliary_head.loss_by_feat(
+                seg.auxiliary_head.loss_by_feat(
                     logits['aux'], data_samples), 'aux'))
         return losses
 
@@ -218,10 +245,12 @@ class AdaptSegNet(UDASegmentor):
             dict: ``loss_adv_<level>`` (weighted).
         """
         losses = {}
+        if not self.lambda_adv:
+            return losses
+        d_out = self.discriminators(target_maps)
         for level, weight in self.lambda_adv.items():
-            d_out = self.discriminators[level](target_maps[level])
             losses[f'loss_adv_{level}'] = weight * \
-                self.adversarial.generator(d_out)
+                self.adversarial.generator(d_out[level])
         return losses
 
     def segmentor_losses(
@@ -246,14 +275,14 @@ class AdaptSegNet(UDASegmentor):
         }
         tgt_maps = {
             level: self.discriminator_input(tgt_logits[level])
-            for level in self.discriminators
+            for level in self.lambda_adv
         }
         losses.update(self.target_losses(tgt_logits, tgt_maps))
         with torch.no_grad():
             src_maps = {
                 level: self.discriminator_input(
                     self._upsample(src_logits[level], inputs.shape[2:]))
-                for level in self.discriminators
+                for level in self.lambda_adv
             }
         return losses, src_maps, {k: v.detach() for k, v in tgt_maps.items()}
 
@@ -269,13 +298,13 @@ class AdaptSegNet(UDASegmentor):
             dict: ``loss_d_<level>`` and ``acc_d_<level>``.
         """
         losses = {}
-        for level, disc in self.discriminators.items():
-            d_src = disc(source_maps[level])
-            d_tgt = disc(target_maps[level])
+        d_src = self.discriminators(source_maps)
+        d_tgt = self.discriminators(target_maps)
+        for level in self.lambda_adv:
             losses[f'loss_d_{level}'] = self.adversarial.discriminator(
-                d_src, d_tgt)
+                d_src[level], d_tgt[level])
             losses[f'acc_d_{level}'] = self.adversarial.accuracy(
-                d_src.detach(), d_tgt.detach())
+                d_src[level].detach(), d_tgt[level].detach())
         return losses
 
     # ------------------------------------------------------------------
@@ -287,7 +316,6 @@ class AdaptSegNet(UDASegmentor):
              target_inputs: Optional[Tensor] = None,
              target_data_samples: Optional[SampleList] = None) -> dict:
         """The segmentor's losses of one step (no discriminator update)."""
-        _check_distributed(type(self).__name__)
         return self.segmentor_losses(inputs, data_samples, target_inputs)[0]
 
     def _wrappers(self, optim_wrapper) -> Tuple[OptimWrapper,
@@ -300,11 +328,11 @@ class AdaptSegNet(UDASegmentor):
                 'wrapper (set optim_wrapper.constructor='
                 "'UDAOptimWrapperConstructor'), got "
                 f'{type(optim_wrapper).__name__}')
-        if len(self.discriminators) and 'discriminators' not in optim_wrapper:
+        if self.lambda_adv and 'discriminators' not in optim_wrapper:
             raise KeyError(f'{name}: optim_wrapper has no "discriminators" '
                            'wrapper (add optim_wrapper.discriminators)')
         disc = optim_wrapper['discriminators'] \
-            if len(self.discriminators) else None
+            if self.lambda_adv else None
         return optim_wrapper['segmentor'], disc
 
     def train_step(self, data: dict,
@@ -319,11 +347,10 @@ class AdaptSegNet(UDASegmentor):
         Returns:
             dict[str, Tensor]: Logged values.
         """
-        _check_distributed(type(self).__name__)
         seg_wrapper, disc_wrapper = self._wrappers(optim_wrapper)
 
         self.discriminators.requires_grad_(False)
-        with seg_wrapper.optim_context(self):
+        with seg_wrapper.optim_context(self.segmentor):
             data = self.data_preprocessor(data, True)
             losses, src_maps, tgt_maps = self.segmentor_losses(
                 data['inputs'], data['data_samples'],

@@ -1,19 +1,19 @@
 """CLST: contrastive learning of class centroids and self-training with a
 temporal ensemble (Marsden, Bartler, Doebler, Yang, arXiv 2105.02001)."""
 import math
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
+from mmengine.logging import MessageHub
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
 
 from ..utils import PhotometricAugment, class_balanced, confidence_threshold
 from ..utils.ensemble_memory import AugGeometry
+from .self_training import pseudo_label_ce
 from .uda_segmentor import UDASegmentor
 
 _LABEL_SOURCES = ('ensemble', 'online')
@@ -87,10 +87,15 @@ class CLST(UDASegmentor):
     per-image ensemble after the step and, before the next steps, writes the
     ensemble's pseudo-labels into the target samples (``gt_sem_seg``:
     selected labels; ``ensemble_seg``: un-selected arg-max and confidence).
-    The self-training term is the decode head's loss on the selected
-    pseudo-labels; the contrastive term (:class:`CentroidContrastiveLoss`)
-    compares class centroids of the projected source features (ground
-    truth) and target features (pseudo-labels).
+    The self-training term is :class:`SelfTraining`'s loss (cross-entropy
+    of the student's logits, resized bilinearly to the input, over the
+    selected pixels), so that CLST without its contrastive term is
+    self-training with ensemble labels; the contrastive term
+    (:class:`CentroidContrastiveLoss`) compares class centroids of the
+    projected source features (ground truth) and target features
+    (pseudo-labels) of the batch. Both target terms start after the same
+    warm-up (``warmup_ratio`` of the schedule, as :class:`SelfTraining`'s):
+    target labels are used once the network that makes them is trained.
 
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.
@@ -102,16 +107,24 @@ class CLST(UDASegmentor):
         contrastive_loss (dict): Config of the centroid loss; its
             ``num_classes`` defaults to the decode head's.
         cl_weight (float): Weight of the contrastive term (0 turns it off).
-        cl_warmup_iters (int): Iterations before it starts.
-        cl_rampup_iters (int): Sigmoid ramp-up length after the warm-up.
         cl_target_labels (str): Target labels of the centroids:
             'ensemble' (the temporal ensemble's arg-max, from the hook) or
             'online' (arg-max of the student's current target prediction).
         cl_target_min_conf (float): Target pixels below this confidence are
             left out of the target centroids (0 keeps all).
         st_weight (float): Weight of the self-training term (0: off).
-        warmup_iters (int): Iterations before self-training starts.
-        st_rampup_iters (int): Sigmoid ramp-up length after the warm-up.
+        warmup_ratio (float, optional): Both target terms (self-training
+            and contrastive) start after this fraction of the run's
+            ``max_iters`` (mmengine's message hub), the key and meaning of
+            :class:`SelfTraining`'s, so a shortened schedule shortens the
+            warm-up alike; overrides ``warmup_iters`` while training under
+            a runner. Defaults to None.
+        warmup_iters (int): The warm-up in iterations (used when
+            ``warmup_ratio`` is None or no runner gives ``max_iters``).
+            Defaults to 0.
+        rampup_ratio (float): Length of Laine & Aila's sigmoid ramp-up of
+            both terms' weights after the warm-up, as a fraction of
+            ``max_iters`` (0: full weight at once). Defaults to 0.
         pseudo_label (dict): Selection of self-training pixels:
             ``dict(type='threshold', threshold=t)`` or
             ``dict(type='class_balanced', portion=p, max_threshold=None)``
@@ -137,13 +150,12 @@ class CLST(UDASegmentor):
                  projection_head: OptConfigType,
                  contrastive_loss: ConfigType,
                  cl_weight: float = 1.0,
-                 cl_warmup_iters: int = 0,
-                 cl_rampup_iters: int = 0,
                  cl_target_labels: str = 'ensemble',
                  cl_target_min_conf: float = 0.0,
                  st_weight: float = 1.0,
+                 warmup_ratio: Optional[float] = None,
                  warmup_iters: int = 0,
-                 st_rampup_iters: int = 0,
+                 rampup_ratio: float = 0.0,
                  pseudo_label: dict = dict(type='threshold', threshold=0.9),
                  pseudo_label_source: str = 'ensemble',
                  ensemble: dict = dict(momentum=0.6, memory_size=(64, 128)),
@@ -156,13 +168,14 @@ class CLST(UDASegmentor):
             if value not in _LABEL_SOURCES:
                 raise ValueError(f'CLST: {name} must be one of '
                                  f'{_LABEL_SOURCES}, got {value!r}')
-        for name, value in (('cl_warmup_iters', cl_warmup_iters),
-                            ('cl_rampup_iters', cl_rampup_iters),
-                            ('warmup_iters', warmup_iters),
-                            ('st_rampup_iters', st_rampup_iters)):
-            if int(value) != value or value < 0:
-                raise ValueError(f'CLST: {name} must be an integer >= 0, '
-                                 f'got {value!r}')
+        if int(warmup_iters) != warmup_iters or warmup_iters < 0:
+            raise ValueError('CLST: warmup_iters must be an integer >= 0, '
+                             f'got {warmup_iters!r}')
+        for name, value in (('warmup_ratio', warmup_ratio),
+                            ('rampup_ratio', rampup_ratio)):
+            if value is not None and not 0 <= value < 1:
+                raise ValueError(f'CLST: {name} must be in [0, 1), got '
+                                 f'{value!r}')
         self.ensemble_cfg = self._check_ensemble_cfg(ensemble)
         self.pseudo_label_cfg = check_pseudo_label_cfg(pseudo_label)
         if projection_head is None:
@@ -179,13 +192,12 @@ class CLST(UDASegmentor):
         loss_cfg.setdefault('num_classes', self.num_classes)
         self.contrastive_loss = MODELS.build(loss_cfg)
         self.cl_weight = float(cl_weight)
-        self.cl_warmup_iters = int(cl_warmup_iters)
-        self.cl_rampup_iters = int(cl_rampup_iters)
         self.cl_target_labels = cl_target_labels
         self.cl_target_min_conf = float(cl_target_min_conf)
         self.st_weight = float(st_weight)
+        self.warmup_ratio = warmup_ratio
         self.warmup_iters = int(warmup_iters)
-        self.st_rampup_iters = int(st_rampup_iters)
+        self.rampup_ratio = float(rampup_ratio or 0.0)
         self.pseudo_label_source = pseudo_label_source
         self.target_augment = (None if target_augment is None else
                                self._build_augment(target_augment))
@@ -254,15 +266,44 @@ class CLST(UDASegmentor):
                                   std.flatten().tolist(), **cfg)
 
     # -- schedule ----------------------------------------------------------
+    @staticmethod
+    def _max_iters() -> Optional[int]:
+        return MessageHub.get_current_instance().get_info('max_iters')
+
+    def warmup_end(self) -> int:
+        """The first iteration of the target terms (as
+        :meth:`SelfTraining.warmup_end`)."""
+        max_iters = self._max_iters()
+        if self.warmup_ratio is None or not max_iters:
+            return self.warmup_iters
+        return int(round(self.warmup_ratio * max_iters))
+
+    def rampup_length(self) -> int:
+        """Iterations of the sigmoid ramp-up after the warm-up."""
+        max_iters = self._max_iters()
+        if not self.rampup_ratio or not max_iters:
+            return 0
+        return int(round(self.rampup_ratio * max_iters))
+
+    def warmups(self) -> Dict[str, int]:
+        """First iteration of each active target term."""
+        start = self.warmup_end()
+        out = {}
+        if self.st_weight > 0:
+            out['self-training'] = start
+        if self.cl_weight > 0:
+            out['contrastive term'] = start
+        return out
+
     def st_factor(self, step: int) -> float:
         """Weight of the self-training term at iteration ``step``."""
-        return self.st_weight * sigmoid_rampup(step, self.warmup_iters,
-                                               self.st_rampup_iters)
+        return self.st_weight * sigmoid_rampup(step, self.warmup_end(),
+                                               self.rampup_length())
 
     def cl_factor(self, step: int) -> float:
         """Weight of the contrastive term at iteration ``step``."""
-        return self.cl_weight * sigmoid_rampup(step, self.cl_warmup_iters,
-                                               self.cl_rampup_iters)
+        return self.cl_weight * sigmoid_rampup(step, self.warmup_end(),
+                                               self.rampup_length())
 
     @property
     def needs_ensemble(self) -> bool:
@@ -272,6 +313,15 @@ class CLST(UDASegmentor):
                     and self.cl_target_labels == 'ensemble'))
 
     # -- hook interface ----------------------------------------------------
+    def wants_ensemble_labels(self) -> bool:
+        """Whether the coming step (``local_iter``) reads the ensemble's
+        pseudo-labels (the hook skips writing them during the warm-up)."""
+        step = int(self.local_iter)
+        return ((self.pseudo_label_source == 'ensemble'
+                 and self.st_factor(step) > 0)
+                or (self.cl_target_labels == 'ensemble'
+                    and self.cl_factor(step) > 0))
+
     def pop_ensemble_feed(self) -> Optional[dict]:
         """The last step's target predictions for the ensemble hook:
         ``dict(probs=(N, C, h, w) detached, indices=[int], geometry=
@@ -293,20 +343,22 @@ class CLST(UDASegmentor):
         return torch.cat(maps).to(self.local_iter.device)
 
     @torch.no_grad()
-    def _plain_target_probs(self, target_inputs: Tensor) -> Tensor:
-        """Softmax of the current network in eval mode on the plain target
+    def _plain_target_logits(self, target_inputs: Tensor) -> Tensor:
+        """Logits of the current network in eval mode on the plain target
         batch, at the decode head's output resolution."""
         was_training = self.segmentor.training
         self.segmentor.eval()
         logits = self.segmentor.decode_head.forward(
             self.segmentor.extract_feat(target_inputs))
         self.segmentor.train(was_training)
-        return logits.float().softmax(1)
+        return logits.float()
 
     def _online_pseudo_labels(self, target_inputs: Tensor) -> Tensor:
-        probs = resize(self._plain_target_probs(target_inputs),
+        """Labels from the current network as :class:`SelfTraining` makes
+        them: logits resized bilinearly to the input, softmax, selection."""
+        probs = resize(self._plain_target_logits(target_inputs),
                        size=target_inputs.shape[2:], mode='bilinear',
-                       align_corners=self.segmentor.align_corners)
+                       align_corners=self.segmentor.align_corners).softmax(1)
         cfg = self.pseudo_label_cfg
         if cfg['type'] == 'threshold':
             return confidence_threshold(probs, cfg['threshold'])[0]
@@ -314,23 +366,22 @@ class CLST(UDASegmentor):
 
     def _self_training_loss(self, logits: Tensor, target_inputs: Tensor,
                             samples: SampleList, weight: float) -> dict:
+        """Cross-entropy of the student's logits, resized bilinearly to the
+        input, over the pixels with a pseudo-label: the loss of
+        :class:`SelfTraining`."""
         shape = target_inputs.shape[2:]
         if self.pseudo_label_source == 'ensemble':
             labels = self._stack(samples, 'gt_sem_seg', 'data', shape, 255)
             labels = labels.long()
         else:
             labels = self._online_pseudo_labels(target_inputs)
-        labelled = [
-            SegDataSample(gt_sem_seg=PixelData(data=lab[None]))
-            for lab in labels
-        ]
-        losses = self.segmentor.decode_head.loss_by_feat(logits, labelled)
-        out = {
-            f'st.{k}': v * weight
-            for k, v in losses.items() if 'loss' in k
+        self.record_pseudo_labels(labels, samples)  # diagnostics only
+        logits = resize(logits, size=shape, mode='bilinear',
+                        align_corners=self.segmentor.align_corners)
+        return {
+            'st.loss_ce': weight * pseudo_label_ce(logits, labels),
+            'st.kept': (labels != 255).float().mean()
         }
-        out['st.kept'] = (labels != 255).float().mean()
-        return out
 
     def _target_centroid_labels(self, logits: Tensor, samples: SampleList,
                                 input_shape: Sequence[int],
@@ -363,18 +414,42 @@ class CLST(UDASegmentor):
         tgt_labels = self._target_centroid_labels(logits_t, target_samples,
                                                   input_shape,
                                                   emb_t.shape[-2:])
-        out = self.contrastive_loss(emb_s, src_labels, emb_t, tgt_labels)
-        return {
+        # centroids in float32 under mixed precision: the memory centroids
+        # are float32 buffers, and a class mean over many pixels loses
+        # digits in float16
+        with torch.autocast(emb_s.device.type, enabled=False):
+            out = self.contrastive_loss(emb_s.float(), src_labels,
+                                        emb_t.float(), tgt_labels)
+        losses = {
             'cl.loss': out['loss'] * weight,
+            'cl.nce': out['loss'].detach(),  # before the schedule's weight
             'cl.pos_sim': out['pos_sim'],
             'cl.neg_sim': out['neg_sim'],
             'cl.anchors': out['anchors'],
+        }
+        losses.update(self._class_distances())
+        return losses
+
+    def _class_distances(self) -> Dict[str, Tensor]:
+        """``cl.dist.<class>``: cosine distance between the source and
+        target memory centroids of each class seen in both domains (one
+        device-to-host copy; the logger averages them over its window).
+        Classes are named by the run's ``dataset_meta`` (spaces as '_'),
+        else by index."""
+        dist = self.contrastive_loss.class_distances().cpu()
+        meta = MessageHub.get_current_instance().get_info('dataset_meta')
+        names = list((meta or {}).get('classes') or [])
+        if len(names) != len(dist):
+            names = [str(i) for i in range(len(dist))]
+        return {
+            f"cl.dist.{str(name).replace(' ', '_')}": d
+            for name, d in zip(names, dist) if torch.isfinite(d)
         }
 
     def _leave_ensemble_feed(self, logits_t: Tensor, target_inputs: Tensor,
                              samples: SampleList) -> None:
         if self.ensemble_cfg['input'] == 'clean':
-            probs = self._plain_target_probs(target_inputs)
+            probs = self._plain_target_logits(target_inputs).softmax(1)
         else:
             probs = logits_t.detach().float().softmax(1)
         self._ensemble_feed = dict(
@@ -392,9 +467,12 @@ class CLST(UDASegmentor):
 
         Returns:
             dict[str, Tensor]: ``decode.*`` / ``aux.*`` (source), and when
-            the target half is given ``st.loss_*``, ``st.kept`` (fraction of
-            target pixels with a pseudo-label), ``st.weight``, ``cl.loss``,
-            ``cl.pos_sim``, ``cl.neg_sim``, ``cl.anchors``, ``cl.weight``.
+            the target half is given ``st.loss_ce``, ``st.kept`` (fraction
+            of target pixels with a pseudo-label), ``st.weight``,
+            ``cl.loss``, ``cl.nce`` (the InfoNCE before ``cl_weight`` and
+            the ramp), ``cl.pos_sim``, ``cl.neg_sim``, ``cl.anchors``,
+            ``cl.dist.<class>`` (source-target distance of the memory
+            centroids), ``cl.weight``.
         """
         step = int(self.local_iter)
         self.local_iter += 1

@@ -154,7 +154,10 @@ class DACS(UDASegmentor):
             a scalar tensor: the fraction of pixels with confidence >=
             ``pseudo_threshold`` over the whole batch.
         """
-        probs = full_res_logits(self.teacher.model, target_inputs).softmax(1)
+        # float32 confidences under mixed precision (the threshold is
+        # 0.968: a bfloat16 probability has steps of 0.004 there)
+        probs = full_res_logits(self.teacher.model,
+                                target_inputs).float().softmax(1)
         conf, labels = probs.max(dim=1)
         weight = (conf >= self.pseudo_threshold).float().mean()
         return labels, weight
@@ -183,6 +186,9 @@ class DACS(UDASegmentor):
         src_labels = torch.stack(
             [s.gt_sem_seg.data[0] for s in data_samples]).long()
         masks = class_mix_masks(src_labels)
+        # diagnostics: the teacher's labels where they enter the mixed loss
+        self.record_pseudo_labels(pl_labels.masked_fill(masks, 255),
+                                  target_data_samples)
         mixed = mix(masks, inputs, target_inputs)
         if self.mix_augment is not None:
             mixed = self.mix_augment(mixed)

@@ -15,6 +15,10 @@ from ..utils import (PhotometricAugment, class_balanced_thresholds,
                      confidence_threshold)
 from .uda_segmentor import UDASegmentor
 
+#: ``cb_thresholds`` of a class not yet seen: finite (checkpoints must hold
+#: finite values, NonFiniteCheckHook) and below every confidence.
+UNSEEN = -1.0
+
 _SELECTIONS = dict(
     threshold=('threshold', ),
     class_balanced=('portion', 'portion_end', 'max_threshold', 'momentum'))
@@ -67,7 +71,10 @@ class SelfTraining(UDASegmentor):
     thresholds over the whole target set once per round; here they are an
     online estimate: each step's per-class quantile (over the batch) is
     folded into a running exponential average kept in the buffer
-    ``cb_thresholds`` (so it is checkpointed). CBST's self-paced schedule
+    ``cb_thresholds`` (so it is checkpointed; -1 for a class not seen yet).
+    The labels are the raw arg-max, kept where its confidence reaches its
+    class's threshold (not CBST's class-normalised rule, see
+    :class:`CBST`). CBST's self-paced schedule
     (portion 20% rising by 5% per round to 50%) becomes a linear ramp from
     ``portion`` to ``portion_end`` over the iterations after the warm-up.
 
@@ -118,7 +125,7 @@ class SelfTraining(UDASegmentor):
                                self._build_augment(target_augment))
         self.register_buffer('local_iter', torch.zeros((), dtype=torch.long))
         self.register_buffer('cb_thresholds',
-                             torch.full((self.num_classes, ), float('inf')))
+                             torch.full((self.num_classes, ), UNSEEN))
 
     @staticmethod
     def _check_pseudo_cfg(cfg: dict) -> dict:
@@ -170,6 +177,10 @@ class SelfTraining(UDASegmentor):
             return self.warmup_iters
         return int(round(self.warmup_ratio * max_iters))
 
+    def warmups(self) -> dict:
+        """The target loss starts at :meth:`warmup_end`."""
+        return {'self-training': self.warmup_end()}
+
     def current_portion(self) -> float:
         """The class-balanced portion at the current iteration."""
         start = self.pseudo_cfg['portion']
@@ -199,7 +210,8 @@ class SelfTraining(UDASegmentor):
         batch = class_balanced_thresholds(conf, labels, probs.shape[1],
                                           self.current_portion())
         seen = torch.isfinite(batch)
-        known = torch.isfinite(self.cb_thresholds)
+        # (checkpoints of older versions marked unseen classes with +inf)
+        known = (self.cb_thresholds >= 0) & torch.isfinite(self.cb_thresholds)
         m = cfg['momentum']
         running = torch.where(known, m * self.cb_thresholds + (1 - m) * batch,
                               batch)
@@ -227,12 +239,8 @@ class SelfTraining(UDASegmentor):
         self.local_iter += 1
         if target_inputs is None or step < self.warmup_end():
             return losses
-        was_training = self.segmentor.training
-        self.segmentor.eval()
-        with torch.no_grad():
-            probs = full_res_logits(self.segmentor, target_inputs).softmax(1)
-        self.segmentor.train(was_training)
-        labels = self.select(probs)
+        labels = self.target_pseudo_labels(target_inputs, target_data_samples)
+        self.record_pseudo_labels(labels, target_data_samples)
         student_in = (self.target_augment(target_inputs)
                       if self.target_augment is not None else target_inputs)
         logits = full_res_logits(self.segmentor, student_in)
@@ -240,3 +248,18 @@ class SelfTraining(UDASegmentor):
             logits, labels)
         losses['st.kept'] = (labels != 255).float().mean()
         return losses
+
+    def target_pseudo_labels(self, target_inputs: Tensor,
+                             target_data_samples: SampleList) -> Tensor:
+        """The step's pseudo-labels: the current network (eval mode, no
+        gradient) on the plain target batch, selected by :meth:`select`.
+
+        Returns:
+            Tensor: (N, H, W) long at the input size, 255 where unlabelled.
+        """
+        was_training = self.segmentor.training
+        self.segmentor.eval()
+        with torch.no_grad():
+            probs = full_res_logits(self.segmentor, target_inputs).softmax(1)
+        self.segmentor.train(was_training)
+        return self.select(probs)

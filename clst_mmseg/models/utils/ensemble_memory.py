@@ -13,8 +13,10 @@ levels (``L = (32767 - C + 1) // C``, 1723 for 19 classes), and 0 meaning
 "never predicted". The state *represents* the distribution that puts ``p`` on
 ``k`` and spreads ``1 - p`` evenly over the other classes (the maximum-entropy
 completion of what is stored); an update is the exact EMA of that
-distribution with the new prediction, re-encoded. Pseudo-labelling needs
-only ``k`` and ``p``.
+distribution with the new prediction, re-encoded. Pseudo-labels are read
+from that distribution in each image's augmented frame at input resolution,
+interpolated as the self-training baseline interpolates its network's output
+(bilinear on the logits: here the log of the represented distribution).
 
 Geometry conventions: pixel centres (cv2/mmcv resizing), the augmentations
 are resize -> crop -> flip in this order (mmseg's usual pipelines; the crop
@@ -153,10 +155,43 @@ def image_to_aug_grid(geo: AugGeometry, size: Sequence[int],
     return torch.stack([gx, gy], dim=-1).float(), valid
 
 
+def aug_to_memory_grid(geos: Sequence[AugGeometry],
+                       shape: Sequence[int]) -> Tensor:
+    """Where every pixel of an augmented frame lies on its image's memory
+    grid, for ``F.grid_sample`` (``align_corners=False``).
+
+    A memory grid covers its image's own frame with cells whose centres
+    sit at pixel-centre positions (as an ``align_corners=False`` resize of
+    the image), so the coordinates do not depend on the grid's size.
+
+    Args:
+        geos (Sequence[AugGeometry]): The augmentation of each image.
+        shape (Sequence[int]): (H, W) of the frame to fill (at least each
+            image's ``img_shape``; pixels beyond it are clamped to the
+            border).
+
+    Returns:
+        Tensor: (N, H, W, 2) float32, (x, y) in [-1, 1].
+    """
+    h, w = int(shape[0]), int(shape[1])
+    y = torch.arange(h, dtype=torch.float64)
+    x = torch.arange(w, dtype=torch.float64)
+    grids = []
+    for geo in geos:
+        y0, x0 = geo.aug_to_image(y, x)  # separable: rows and columns
+        gy = 2 * (y0 + 0.5) / geo.ori_shape[0] - 1
+        gx = 2 * (x0 + 0.5) / geo.ori_shape[1] - 1
+        grids.append(torch.stack([gx.view(1, w).expand(h, w),
+                                  gy.view(h, 1).expand(h, w)], dim=-1))
+    return torch.stack(grids).float()
+
+
 def aug_to_cell_index(geo: AugGeometry,
                       size: Sequence[int]) -> Tuple[Tensor, Tensor]:
-    """The memory cell (nearest, by containment) under every pixel of the
-    augmented image.
+    """The cell (nearest, by containment) under every pixel of the
+    augmented image, for integer maps kept per image (CBST's label store);
+    the ensemble's pseudo-labels interpolate instead
+    (:func:`aug_to_memory_grid`).
 
     The mapping is separable, so it is returned as broadcastable index
     vectors: ``cells[iy, ix]`` gives an (H, W) map, (H, W) being
@@ -268,6 +303,69 @@ class CompactEnsembleMemory:
                                          *([1] * codes.dim()))
         dist.scatter_(0, labels.unsqueeze(0), conf.unsqueeze(0))
         return dist * stored.unsqueeze(0)
+
+    def log_distribution(self, codes: Tensor,
+                         floor: float = 1e-12) -> Tuple[Tensor, Tensor]:
+        """Log of the distributions the codes stand for (``p`` on the top
+        class, ``(1 - p) / (C - 1)`` on each other one; probabilities
+        floored at ``floor``), uniform where nothing is stored.
+
+        Args:
+            codes (Tensor): (N, h, w) int16 codes, on any device.
+            floor (float): Smallest probability (keeps the log finite; at
+                1e-12 a confidence of 1 still reads back as 1 in float32).
+
+        Returns:
+            tuple[Tensor, Tensor]: (N, C, h, w) float32 log-probabilities
+            and (N, h, w) bool ``stored``.
+        """
+        labels, conf, stored = self.decode(codes)
+        c = self.num_classes
+        rest = ((1 - conf) / (c - 1)).clamp_min(floor).log()
+        out = rest.unsqueeze(1).repeat(1, c, 1, 1)
+        out.scatter_(1, labels.unsqueeze(1),
+                     conf.clamp_min(floor).log().unsqueeze(1))
+        out = torch.where(stored.unsqueeze(1), out,
+                          out.new_full((), -math.log(c)))
+        return out, stored
+
+    def read_in_aug_frame(self, indices: Sequence[int],
+                          geos: Sequence[AugGeometry], shape: Sequence[int],
+                          device=None) -> Tuple[Tensor, Tensor]:
+        """The ensemble of a batch of images in their augmented frames at
+        input resolution, interpolated as :class:`SelfTraining`
+        interpolates its network's output: the represented distributions
+        are resampled bilinearly as log-probabilities (i.e. as logits, up
+        to a per-cell constant that the softmax removes) and
+        soft-maxed. With an identity augmentation this is exactly
+        ``resize(logits, input size, 'bilinear')`` followed by a softmax.
+
+        Args:
+            indices (Sequence[int]): Image indices.
+            geos (Sequence[AugGeometry]): Their augmentations.
+            shape (Sequence[int]): (H, W) of the frame (the batch input).
+            device (torch.device, optional): Where to compute (the model's
+                device); defaults to the memory's.
+
+        Returns:
+            tuple[Tensor, Tensor]: (N, C, H, W) float32 probabilities and
+            (N, H, W) bool ``stored`` (every cell the pixel is interpolated
+            from holds a prediction).
+        """
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.num_images):
+            raise IndexError('CompactEnsembleMemory: image index out of '
+                             f'range [0, {self.num_images})')
+        codes = self.codes[idx].to(device)
+        logp, stored = self.log_distribution(codes)
+        grid = aug_to_memory_grid(geos, shape).to(logp.device)
+        probs = F.grid_sample(logp, grid, mode='bilinear',
+                              padding_mode='border',
+                              align_corners=False).softmax(1)
+        full = F.grid_sample(stored.unsqueeze(1).float(), grid,
+                             mode='bilinear', padding_mode='border',
+                             align_corners=False)[:, 0] > 1 - 1e-4
+        return probs, full
 
     # -- update / read-out -------------------------------------------------
     def update(self, index: int, probs: Tensor,

@@ -36,3 +36,16 @@ model = dict(
 discriminator_optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0))
+
+# Multi-process training: two optimizers update two parts of the model in
+# one train_step, which one DDP wrapper around the whole model cannot
+# synchronise. mmengine's MMSeparateDistributedDataParallel wraps the
+# segmentor and the discriminators in a DDP wrapper each (as mmagic does for
+# GANs); every forward of a step goes through them. BN statistics stay per
+# process (broadcast_buffers=False, as for the other methods);
+# find_unused_parameters must stay False (the layer3 classifier runs outside
+# the segmentor's forward, see AdaptSegNet.level_logits).
+model_wrapper_cfg = dict(
+    type='MMSeparateDistributedDataParallel',
+    broadcast_buffers=False,
+    find_unused_parameters=False)

@@ -20,21 +20,27 @@ model = dict(
         # assumed: the usual InfoNCE temperature
         temperature=0.1,
         # from the paper: class centroids (means of the pixel embeddings);
-        # assumed: smoothed over iterations with momentum 0.9, as a batch
-        # of 2 + 2 crops misses many classes
+        # target centroids are the anchors, the source centroid of the same
+        # class the positive, the other source centroids the negatives.
+        # Design (ours): anchors and candidates are the CURRENT batch's
+        # centroids, both with their full gradient, so the term trains the
+        # features like a plain InfoNCE. An earlier version used smoothed
+        # centroids (momentum 0.9) as anchors, which left ~1/10 of the
+        # gradient to the features and made the term inert on mini. A
+        # per-class memory (EMA, momentum 0.9, no gradient) only stands in,
+        # as a constant, for a class missing from the source batch (a batch
+        # of 2 + 2 crops misses many classes), as prototype methods keep
+        # their memories (SePiCo: mmseg/models/utils/proto_estimator.py
+        # updates its prototypes detached); it also gives the per-class
+        # source-target distance that is logged (cl.dist.<class>).
         centroid_momentum=0.9,
-        # from the paper: target centroids are the anchors, the source
-        # centroid of the same class the positive, the other source
-        # centroids the negatives; assumed: one direction only, source side
-        # trained too
+        memory_candidates=True,
+        # assumed: one direction only (target anchors), source side trained
+        # too
         symmetric=False,
         detach_source=False),
     # assumed: weight of the contrastive term
     cl_weight=0.1,
-    # assumed: no warm-up; with ensemble labels the term is 0 until the
-    # memory holds predictions of the batch's images
-    cl_warmup_iters=0,
-    cl_rampup_iters=0,
     # from the paper: target centroids from the pseudo-labels (here the
     # ensemble's arg-max); the ablations switch to online predictions
     cl_target_labels='ensemble',
@@ -45,11 +51,18 @@ model = dict(
     # --- self-training term ----------------------------------------------
     # assumed: source and target terms weighted equally
     st_weight=1.0,
-    # assumed: source-only + contrastive iterations before self-training
-    # starts, while the ensemble fills (task configs set it)
-    warmup_iters=0,
-    # assumed: Laine & Aila's sigmoid ramp-up of the weight
-    st_rampup_iters=0,
+    # assumed: both target terms (self-training AND contrastive) start after
+    # a quarter of the schedule (max_iters), the key and value of
+    # configs/_base_/uda/self_training.py: target labels are used once the
+    # network that makes them is trained, and a shortened schedule
+    # (--cfg-options train_cfg.max_iters=...) shortens every method's
+    # warm-up alike; meanwhile the ensemble fills. warmup_ratio=None,
+    # warmup_iters=N: an absolute length
+    warmup_ratio=0.25,
+    # assumed: no ramp-up (self-training's target loss has none either);
+    # > 0: Laine & Aila's sigmoid ramp of both weights over this fraction
+    # of max_iters after the warm-up
+    rampup_ratio=0.0,
     # assumed: a fixed confidence threshold on the ensemble's confidence
     # (the ensemble averages predictions, so its confidences are lower
     # than a single prediction's)
@@ -77,9 +90,7 @@ model = dict(
     target_augment=dict())
 # The temporal-ensemble hook (memory, pseudo-labels, checkpointing, DDP
 # sync). default_runtime.py owns `custom_hooks` and mmengine forbids a key in
-# two bases, so a task config sets custom_hooks = {{_base_.clst_custom_hooks}}
-# (this list restates default_runtime's RNGStateHook).
-clst_custom_hooks = [
-    dict(type='RNGStateHook'),
-    dict(type='TemporalEnsembleHook', threshold_interval=1, log_interval=50)
-]
+# two bases, so a task config appends it to default_runtime's hooks:
+#   custom_hooks = _base_.common_custom_hooks + [_base_.temporal_ensemble_hook]
+temporal_ensemble_hook = dict(
+    type='TemporalEnsembleHook', threshold_interval=1, log_interval=50)

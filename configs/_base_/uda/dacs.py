@@ -11,9 +11,13 @@ model = dict(
     pseudo_threshold=0.968,
     # from the paper: lambda = 1 for the mixed loss
     mix_loss_weight=1.0,
-    # from the paper's code: colour jitter (p=0.8, strength 0.2) and Gaussian
-    # blur (p=0.5, sigma 0.15-1.15) of the mixed image; the blur kernel size
-    # (2*round(2 sigma)+1, not 10% of the image height) is assumed
+    # from the paper's code (vikolss/DACS utils/transformsgpu.py colorJitter,
+    # trainUDA.py strongTransform): colour jitter with p=0.8 (applied when
+    # a uniform draw exceeds 0.2), kornia ColorJitter with brightness,
+    # contrast, saturation and hue all 0.25 (hue: up to a quarter of the hue
+    # circle); Gaussian blur with p=0.5, sigma 0.15-1.15, kernel ~10% of
+    # the image side (gaussian_blur). Assumed: a fixed brightness-contrast-
+    # saturation-hue order (kornia's ColorJitter shuffles it).
     mix_augment=dict(
-        jitter_prob=0.8, jitter_strength=0.2, blur_prob=0.5,
-        blur_sigma=(0.15, 1.15)))
+        jitter_prob=0.8, jitter_strength=0.25, jitter_hue=0.25,
+        blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1))

@@ -1,7 +1,11 @@
 # Pure self-training: pseudo-labels from the current network (eval mode, no
 # gradient) on the plain target batch; the student learns them on a colour-
-# jittered and blurred copy. This fragment is the fixed-threshold variant;
-# configs/self_training_cb/ swaps in CBST's class-balanced selection.
+# jittered and blurred copy. This fragment is the fixed-threshold variant,
+# labelled online batch by batch. It is NOT the "ST" of the CBST paper (41.5
+# on GTA5), which selects one global portion of the whole target set per
+# round: that is configs/self_training_global/. CBST as released is
+# configs/self_training_cb/ (configs/_base_/uda/cbst.py); the online
+# class-balanced variant is configs/_base_/uda/self_training_cb_online.py.
 model = dict(
     type='SelfTraining',
     # assumed: a common fixed threshold; the mini prototype found that it

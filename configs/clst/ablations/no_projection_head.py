@@ -3,3 +3,5 @@
 # cannot separate on its own.
 _base_ = ['../mini.py']
 model = dict(projection_head=None, contrastive_loss=dict(feat_channels=64))
+# row title in the ablation leaderboard
+display_name = 'CLST without the projection head'

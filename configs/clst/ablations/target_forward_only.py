@@ -3,3 +3,5 @@
 # statistics alone do.
 _base_ = ['../mini.py']
 model = dict(cl_weight=0.0, st_weight=0.0)
+# row title in the ablation leaderboard
+display_name = 'CLST, no target loss (target BN statistics only)'

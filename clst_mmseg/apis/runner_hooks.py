@@ -1,0 +1,17 @@
+"""Hooks our tools add to every runner they build, outside the config (so
+the config a run dumps, and hashes, is the one it was given)."""
+from mmengine.runner import Runner
+
+from clst_mmseg.engine.hooks import CheckpointIdentityHook, MemoryGrowthHook
+
+
+def register_tool_hooks(runner: Runner) -> None:
+    """Add :class:`CheckpointIdentityHook` (checkpoints say which model and
+    config wrote them; loading another one stops with one line unless the
+    config sets ``allow_checkpoint_mismatch=True``) and
+    :class:`MemoryGrowthHook` (host memory that training adds)."""
+    runner.register_hook(
+        CheckpointIdentityHook(
+            allow_mismatch=bool(runner.cfg.get('allow_checkpoint_mismatch',
+                                               False))))
+    runner.register_hook(MemoryGrowthHook())

@@ -1,0 +1,5 @@
+# ADVENT's MinEnt alone (advent/scripts/configs/minent.yml: DA_METHOD
+# MinEnt), DeepLabV2 ResNet-101, synthia2cs.
+_base_ = ['./synthia2cs.py']
+reference_key = 'minent'
+model = dict(advent=False)

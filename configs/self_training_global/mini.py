@@ -1,0 +1,9 @@
+# The CBST paper's "ST": self-training in rounds with one global,
+# class-agnostic portion (yzou2/CBST README: "For ST, set --kc-policy
+# global"; issegm/solve_ST.py, kc generation: one threshold k at rank
+# floor(portion * n) of the pooled confidences of all classes, so labels are
+# the raw arg-max kept where p >= k). Everything else as CBST
+# (configs/self_training_cb/mini.py). Not the fixed-threshold
+# self-training of configs/self_training/.
+_base_ = ['../self_training_cb/mini.py']
+model = dict(pseudo_label=dict(policy='global'))

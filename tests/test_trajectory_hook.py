@@ -1,0 +1,47 @@
+"""CheckpointTrajectoryHook on short mini runs: K evenly spaced points,
+the val metrics of those steps, label-free criteria, teacher agreement."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from clst_mmseg.benchmark import workdir as wd
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _train(config, work_dir, env_dir, iters=12, points=3):
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'),
+           osp.join(REPO, config), '--work-dir', str(work_dir),
+           '--cfg-options', f'train_cfg.max_iters={iters}',
+           f'trajectory_points={points}']
+    env = dict(__import__('os').environ, CLST_MMSEG_DATA_DIR=env_dir,
+               OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    with open(osp.join(work_dir, 'trajectory.json')) as f:
+        return json.load(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('method', ['dacs', 'source_only'])
+def test_trajectory_points_and_criteria(method, tmp_path, mini_data_dir):
+    traj = _train(f'configs/{method}/mini.py', tmp_path / 'wd',
+                  mini_data_dir)
+    assert [p['step'] for p in traj] == [4, 8, 12]
+    # the recorded target-val score is the one the validation logged
+    curve = {c['step']: c['mIoU']
+             for c in wd.val_curve(wd.read_scalars(str(tmp_path / 'wd')))}
+    assert {p['step']: p['metrics']['mIoU'] for p in traj} == curve
+    keys = {'entropy', 'im', 'snd', 'source_mIoU'}
+    if method == 'dacs':
+        keys.add('agreement')  # against its EMA teacher
+    for p in traj:
+        assert set(p['criteria']) == keys
+        assert p['criteria']['entropy'] < 0  # negated entropy
+        assert 0 <= p['criteria']['source_mIoU'] <= 100
+        if 'agreement' in keys:
+            assert 0 <= p['criteria']['agreement'] <= 1
