@@ -20,7 +20,7 @@ from clst_mmseg.datasets import adverse
 from clst_mmseg.datasets.generated_cache import MARKER, ensure_generated
 from conftest import ROOT
 
-SMALL = dict(n_source=6, n_target_train=5, n_target_val=4)
+SMALL = dict(n_source=6, n_target_train=5, n_target_val=4, n_source_val=3)
 METHODS = ('source_only', 'oracle', 'adaptsegnet', 'advent', 'self_training',
            'self_training_cb', 'dacs', 'clst')
 
@@ -66,6 +66,11 @@ def test_layout_matches_mini_conventions(tmp_path):
              for p in sorted(glob.glob(osp.join(root,
                                                 'source/images/*.png')))]
     assert len(pairs) == SMALL['n_source']
+    held_out = sorted(glob.glob(osp.join(root, 'source_val/images/*.png')))
+    assert len(held_out) == SMALL['n_source_val']
+    for p in held_out:
+        assert osp.isfile(osp.join(root, 'source_val/labels', osp.basename(
+            p)[:-4] + '_labelTrainIds.png'))
     for split in ('train', 'val'):
         imgs = sorted(glob.glob(osp.join(root, 'target/leftImg8bit', split,
                                          'adverse', '*_leftImg8bit.png')))
@@ -271,8 +276,11 @@ def test_configs_are_the_mini_configs_on_adverse_data(method):
         'train_dataloader.dataset.source.type',
         'train_dataloader.dataset.target.type',
         'val_dataloader.dataset.type', 'test_dataloader.dataset.type',
+        'source_val_dataloader.dataset.type',
         'model.segmentor.decode_head.num_classes'
     }
+    assert adv['source_val_dataloader.dataset.type'] == 'AdverseSourceDataset'
+    assert adv['source_val_dataloader.dataset.split'] == 'val'
     assert adv['model.segmentor.decode_head.num_classes'] == len(
         adverse.ADVERSE_CLASSES)
     assert adv['train_dataloader.dataset.source.type'] == (

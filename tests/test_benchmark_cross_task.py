@@ -200,3 +200,44 @@ def test_summary_of_a_task_without_runs(scores):
     assert lines[4].endswith('| gta2cs: Δ | Mean Δ | Mean rank | '
                              'Tasks below |')
     assert '| CLST | +5.0 | -3.0 ↓ | – | +1.0 | 1.50 | 1 of 2 |' in lines
+
+
+def test_publish_writes_delta_heatmaps_and_the_cross_task_summary(tmp_path):
+    """The leaderboard of each task holds only its own classes, gets the
+    Δ IoU table and heatmap; a suite of several tasks gets the summary."""
+    import os.path as osp
+
+    from clst_mmseg.benchmark.publish import publish
+    from clst_mmseg.benchmark.store import ResultsStore
+    from clst_mmseg.benchmark.suite import load_suite
+    from test_benchmark_fakes import make_suite
+    methods = ('source_only', 'clst', 'oracle')
+    path = make_suite(str(tmp_path), methods=methods, tasks=TASKS,
+                      seeds=(0, 1))
+    suite = load_suite(path)
+    store = ResultsStore(suite.results_dir)
+    for run in suite.runs:
+        rec = next((r for r in RECORDS if r['task'] == run.task
+                    and r['method'] == run.method and r['seed'] == run.seed
+                    and r['status'] == 'finished'), None)
+        if rec is None:
+            continue
+        store.write(dict(
+            rec, run_id=run.run_id, config_hash=run.config_hash, schema=1,
+            reason=None, started_at=None, resumed=False, attempts=[],
+            checkpoint=dict(path='x.pth', iteration=1500),
+            devices=dict(type='cpu', count=1)))
+    printed = []
+    written = publish(suite, store, printed.append)
+    mini_md = open(osp.join(suite.results_dir, 'mini',
+                            'leaderboard.md')).read()
+    assert 'person' not in mini_md  # adverse's classes stay out
+    assert 'Per-class IoU change against Source only' in mini_md
+    assert osp.isfile(osp.join(suite.results_dir, 'adverse',
+                               'leaderboard_delta_iou.png'))
+    summary = open(osp.join(suite.results_dir,
+                            'leaderboard_cross_task.md')).read()
+    assert summary.startswith('### Across tasks')
+    assert '| CLST | +5.0 | -3.0 ↓ |' in summary
+    assert written['cross_task'][0].endswith('leaderboard_cross_task.md')
+    assert summary in printed

@@ -30,8 +30,7 @@ def class_deltas(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
     sub = frame[frame['task'] == task] if len(frame) else frame
     if sub.empty:
         return pd.DataFrame()
-    # the frame may hold other tasks' classes too (NaN on this task)
-    classes = [c for c in task_classes(sub) if sub[f'IoU.{c}'].notna().any()]
+    classes = task_classes(sub)
     cols = [f'IoU.{c}' for c in classes]
     base = sub[sub['method'] == baseline]
     if base.empty:

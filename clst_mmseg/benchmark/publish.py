@@ -160,8 +160,11 @@ def publish(suite: Suite, store: ResultsStore,
         stem = osp.join(out_dir, suite.report_name)
         images = plot_all(sub, task_records, board, metrics, classes, title,
                           stem)
+        delta_md, delta_png = class_delta_report(frame, task, rows, title,
+                                                 stem)
+        images += delta_png
         md = markdown(title, board, metrics, classes, comps, footer)
-        md_file = md + '\n' + '\n'.join(
+        md_file = md + '\n' + delta_md + '\n' + '\n'.join(
             f'![{osp.basename(p)}]({osp.basename(p)})' for p in images) + \
             '\n'
         paths = {
@@ -185,4 +188,50 @@ def publish(suite: Suite, store: ResultsStore,
             task, title, records, rows, metrics[0], stem, suite.comparisons,
             echo)
         echo('written: ' + ', '.join(_display(p) for p in written[task]))
+    if len(suite.tasks) > 1 and not frame.empty:
+        written['cross_task'] = cross_task_report(suite, frame, rows, echo)
     return written
+
+
+def _baseline_row(rows: Sequence[Dict]) -> Dict:
+    base = [r for r in rows if r['role'] == 'baseline']
+    return base[0] if base else {}
+
+
+def class_delta_report(frame, task: str, rows: Sequence[Dict], title: str,
+                       stem: str):
+    """The task's per-class IoU change against the baseline: Markdown and
+    the heatmap ``<stem>_delta_iou.png`` (+ SVG, PDF); nothing without a
+    baseline row with finished runs."""
+    from .class_deltas import class_deltas, deltas_markdown, plot_class_deltas
+    base = _baseline_row(rows)
+    deltas = class_deltas(frame, task, rows, base['name']) if base else None
+    if deltas is None or deltas.empty:
+        return '', []
+    path = plot_class_deltas(
+        deltas, f'{title}: per-class IoU change vs {base["title"]}',
+        f'{stem}_delta_iou.png')
+    return deltas_markdown(deltas, base['title']), [path]
+
+
+def cross_task_report(suite: Suite, frame, rows: Sequence[Dict],
+                      echo: Callable[[str], None]) -> List[str]:
+    """The summary over the suite's tasks (gain over the baseline per
+    task, mean gain, mean rank, tasks below the baseline):
+    ``<results_dir>/<report_name>_cross_task.{md,csv}``."""
+    from .cross_task import cross_task_summary, summary_markdown, task_scores
+    base = _baseline_row(rows)
+    if not base:
+        return []
+    scores = task_scores(frame, suite.tasks, rows, base['name'])
+    summary = cross_task_summary(scores, suite.tasks, rows)
+    md = summary_markdown(summary, scores, suite.tasks,
+                          {t: suite.task_title(t) for t in suite.tasks},
+                          base['title'])
+    stem = osp.join(suite.results_dir, f'{suite.report_name}_cross_task')
+    os.makedirs(suite.results_dir, exist_ok=True)
+    with open(f'{stem}.md', 'w') as f:
+        f.write(md)
+    summary.to_csv(f'{stem}.csv', index=False, float_format='%.4f')
+    echo(md)
+    return [f'{stem}.md', f'{stem}.csv']

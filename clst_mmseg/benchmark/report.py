@@ -95,8 +95,10 @@ def task_metrics(frame: pd.DataFrame) -> List[str]:
 
 
 def task_classes(frame: pd.DataFrame) -> List[str]:
-    """Class names with an IoU column, in record order."""
-    return [c[4:] for c in frame.columns if c.startswith('IoU.')]
+    """Class names with an IoU value in ``frame``, in record order (a frame
+    of several tasks holds every task's class columns, NaN elsewhere)."""
+    return [c[4:] for c in frame.columns
+            if c.startswith('IoU.') and frame[c].notna().any()]
 
 
 def _ordered(methods: Sequence[Dict]) -> List[Dict]:

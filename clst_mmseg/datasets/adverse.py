@@ -57,7 +57,8 @@ ADVERSE_CLASSES, ADVERSE_PALETTE = _cs_classes()
 BACKGROUND, ROAD, LIGHT, SIGN, PERSON, CAR = range(6)
 NUM_CLASSES = len(ADVERSE_CLASSES)
 
-DEFAULT_COUNTS = dict(n_source=1000, n_target_train=500, n_target_val=200)
+DEFAULT_COUNTS = dict(n_source=1000, n_target_train=500, n_target_val=200,
+                      n_source_val=100)
 DEFAULT_SIZE = (64, 64)
 CITY = 'adverse'
 
@@ -508,7 +509,9 @@ def render_sample(seed: int, domain: str, index: int,
 
     Args:
         seed (int): Data set seed.
-        domain (str): 'source', 'target_train' or 'target_val'.
+        domain (str): 'source', 'target_train', 'target_val' or
+            'source_val' (held-out clear-day images, never trained on: the
+            source-val criterion of model selection).
         index (int): Sample index within the split.
         size (tuple[int, int]): Image size (H, W).
 
@@ -517,14 +520,14 @@ def render_sample(seed: int, domain: str, index: int,
         (``'clear'`` for the source, else one of :data:`CONDITIONS`) and its
         severity (0 for the source).
     """
-    codes = dict(source=0, target_train=1, target_val=2)
+    codes = dict(source=0, target_train=1, target_val=2, source_val=3)
     if domain not in codes:
         raise ValueError(f'adverse: domain must be one of {sorted(codes)}, '
                          f'got {domain!r}')
     rng = _rng(seed, codes[domain], index)
     scene = _layout(rng, *size)
     img = _render_day(rng, scene)
-    if domain == 'source':
+    if domain in ('source', 'source_val'):
         img += rng.normal(0, 2, img.shape)
         condition, severity = 'clear', 0.0
     else:
@@ -542,12 +545,14 @@ def generate_adverse(root: str, seed: int = 0,
                      n_source: int = DEFAULT_COUNTS['n_source'],
                      n_target_train: int = DEFAULT_COUNTS['n_target_train'],
                      n_target_val: int = DEFAULT_COUNTS['n_target_val'],
+                     n_source_val: int = DEFAULT_COUNTS['n_source_val'],
                      size: Sequence[int] = DEFAULT_SIZE) -> str:
     """Generate the adverse task into ``root`` (not atomic; see
     :func:`ensure_adverse`).
 
     Layout (as mini's): ``root/source/{images,labels}`` (GTA5 layout,
-    ``*_labelTrainIds.png``) and
+    ``*_labelTrainIds.png``), the held-out ``root/source_val/{images,labels}``
+    (same layout) and
     ``root/target/{leftImg8bit,gtFine}/{train,val}/adverse`` (Cityscapes
     layout), plus ``root/target/conditions_{train,val}.csv`` (image, condition,
     severity) for diagnostics.
@@ -558,6 +563,7 @@ def generate_adverse(root: str, seed: int = 0,
         n_source (int): Number of source images.
         n_target_train (int): Number of target training images.
         n_target_val (int): Number of target validation images.
+        n_source_val (int): Number of held-out source images.
         size (Sequence[int]): Image size (H, W).
 
     Returns:
@@ -568,17 +574,19 @@ def generate_adverse(root: str, seed: int = 0,
         raise ValueError(f'adverse: size must be (H, W) with H, W >= 32, '
                          f'got {size}')
     for key, n in dict(n_source=n_source, n_target_train=n_target_train,
-                       n_target_val=n_target_val).items():
+                       n_target_val=n_target_val,
+                       n_source_val=n_source_val).items():
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f'adverse: {key} must be an int >= 0, got {n!r}')
-    src_img = osp.join(root, 'source', 'images')
-    src_lbl = osp.join(root, 'source', 'labels')
-    for d in (src_img, src_lbl):
-        os.makedirs(d, exist_ok=True)
-    for i in range(n_source):
-        img, lbl, _, _ = render_sample(seed, 'source', i, size)
-        _write(osp.join(src_img, f'{i:05d}.png'), img)
-        _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
+    for domain, n in (('source', n_source), ('source_val', n_source_val)):
+        src_img = osp.join(root, domain, 'images')
+        src_lbl = osp.join(root, domain, 'labels')
+        for d in (src_img, src_lbl):
+            os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            img, lbl, _, _ = render_sample(seed, domain, i, size)
+            _write(osp.join(src_img, f'{i:05d}.png'), img)
+            _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
     for split, n in (('train', n_target_train), ('val', n_target_val)):
         img_dir = osp.join(root, 'target', 'leftImg8bit', split, CITY)
         lbl_dir = osp.join(root, 'target', 'gtFine', split, CITY)

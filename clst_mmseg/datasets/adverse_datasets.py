@@ -21,14 +21,15 @@ class AdverseSourceDataset(MiniSourceDataset):
 
     Args:
         data_root (str, optional): Folder holding ``images/`` and ``labels/``;
-            defaults to ``<ensure_adverse()>/source``.
+            defaults to ``<ensure_adverse()>/source`` (``split='train'``) or
+            ``<ensure_adverse()>/source_val`` (``split='val'``, held out).
         **kwargs: Arguments of :class:`MiniSourceDataset`.
     """
     METAINFO = _ADVERSE_META
 
     @staticmethod
-    def default_data_root() -> str:
-        return osp.join(ensure_adverse(), 'source')
+    def generated_root() -> str:
+        return ensure_adverse()
 
 
 @DATASETS.register_module()

@@ -33,12 +33,17 @@ class MiniSourceDataset(GTADataset):
     METAINFO = _MINI_META
     SPLITS = dict(train='source', val='source_val')
 
+    @staticmethod
+    def generated_root() -> str:
+        """The generated task's folder (created on first use)."""
+        return ensure_mini()
+
     @classmethod
     def default_data_root(cls, split: str = 'train') -> str:
         if split not in cls.SPLITS:
-            raise ValueError(f'MiniSourceDataset: split must be one of '
+            raise ValueError(f'{cls.__name__}: split must be one of '
                              f'{sorted(cls.SPLITS)}, got {split!r}')
-        return osp.join(ensure_mini(), cls.SPLITS[split])
+        return osp.join(cls.generated_root(), cls.SPLITS[split])
 
     def __init__(self, data_root: Optional[str] = None, split: str = 'train',
                  **kwargs) -> None:

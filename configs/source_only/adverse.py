@@ -8,4 +8,5 @@ train_dataloader = dict(
         target=dict(type='AdverseTargetDataset')))
 val_dataloader = dict(dataset=dict(type='AdverseTargetDataset'))
 test_dataloader = val_dataloader
+source_val_dataloader = dict(dataset=dict(type='AdverseSourceDataset'))
 model = dict(segmentor=dict(decode_head=dict(num_classes=6)))
