@@ -30,7 +30,7 @@ METHODS = ('source_only', 'oracle', 'adaptsegnet', 'advent', 'self_training',
            'self_training_cb', 'dacs', 'clst')
 CPU_LINE = ('--amp: no GPU here, and float16 autocast needs one; on the CPU '
             'ask for bfloat16 explicitly: --cfg-options '
-            'optim_wrapper.dtype=bfloat16')
+            '+optim_wrapper.dtype=bfloat16')
 # every term of the method from the first step (no warm-up), and CLST's
 # labels from the network itself (the ensemble needs its hook)
 ACTIVE = dict(
@@ -270,7 +270,7 @@ def test_train_tool_amp_on_the_cpu(tmp_path, mini_data_dir):
     opts = ['train_cfg.max_iters=3', 'train_cfg.val_interval=1000',
             'param_scheduler.0.end=3', 'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
-            'optim_wrapper.dtype=bfloat16', 'model.warmup_ratio=0.0']
+            '+optim_wrapper.dtype=bfloat16', 'model.warmup_ratio=0.0']
     out = _train(['configs/clst/mini.py', '--amp', '--work-dir',
                   str(tmp_path / 'clst'), '--cfg-options', *opts],
                  mini_data_dir)

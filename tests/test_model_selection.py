@@ -189,9 +189,9 @@ def test_selection_report_tables_and_lines(tmp_path):
     assert seeds[0].endswith('for p < 0.05 at 80 % power')
     images = plot_criteria(tables['frame'], titles, 'mIoU',
                            str(tmp_path / 'sel'))
-    assert [p[-3:] for p in images] == ['png', 'svg']
+    assert images == [str(tmp_path / 'sel.png')]
     assert all((tmp_path / f'sel.{e}').stat().st_size > 1000
-               for e in ('png', 'svg'))
+               for e in ('png', 'svg', 'pdf'))
     md = markdown('mini', tables, 'mIoU', lines, seeds, images)
     assert '| A | 2 | 44.5 (2.5) | 47.0 |' in md
     assert selection_tables([], 'mini', 'mIoU', methods) is None
@@ -219,7 +219,9 @@ def test_publish_selection_writes_every_format(tmp_path):
         'leaderboard_selection_picks.csv',
         'leaderboard_selection_criteria.png',
         'leaderboard_selection_criteria.svg',
-        'leaderboard_pseudo_labels.png', 'leaderboard_pseudo_labels.svg'])
+        'leaderboard_selection_criteria.pdf',
+        'leaderboard_pseudo_labels.png', 'leaderboard_pseudo_labels.svg',
+        'leaderboard_pseudo_labels.pdf'])
     md = (tmp_path / 'leaderboard_selection.md').read_text()
     assert md == printed[0]
     assert '![leaderboard_pseudo_labels.png]' in md

@@ -24,7 +24,7 @@ CPU_ONLY = not torch.cuda.is_available()
 def test_amp_set_in_a_config_without_cuda_is_one_line():
     line = ('--amp: no GPU here, and float16 autocast needs one; on the CPU '
             'ask for bfloat16 explicitly: --cfg-options '
-            'optim_wrapper.dtype=bfloat16')
+            '+optim_wrapper.dtype=bfloat16')
     msg = config_amp_error(dict(type='AmpOptimWrapper', loss_scale='dynamic',
                                 optimizer=dict(type='AdamW')), 'cpu')
     assert msg == line

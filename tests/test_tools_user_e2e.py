@@ -71,7 +71,7 @@ def test_amp_on_a_cpu_only_machine_is_one_line(tmp_path, mini_data_dir):
     assert _last_line(out.stderr) == (
         'error: --amp: no GPU here, and float16 autocast needs one; on the '
         'CPU ask for bfloat16 explicitly: --cfg-options '
-        'optim_wrapper.dtype=bfloat16')
+        '+optim_wrapper.dtype=bfloat16')
 
 
 def test_infer_tool_and_mmseg_inference_api_agree(trained, tmp_path,

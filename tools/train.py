@@ -28,7 +28,7 @@ def parse_args():
         default=False,
         help='mixed precision: an AmpOptimWrapper per optimizer (float16 '
         'by default); on a CPU-only machine bfloat16, asked for with '
-        '--cfg-options optim_wrapper.dtype=bfloat16')
+        '--cfg-options +optim_wrapper.dtype=bfloat16')
     parser.add_argument(
         '--no-verify',
         action='store_true',

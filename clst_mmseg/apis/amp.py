@@ -34,7 +34,7 @@ def amp_device_error(dtype: Optional[str],
         return None
     return ('--amp: no GPU here, and float16 autocast needs one; on the CPU '
             f'ask for bfloat16 explicitly: --cfg-options '
-            f'optim_wrapper.dtype={CPU_AMP_DTYPE}'
+            f'+optim_wrapper.dtype={CPU_AMP_DTYPE}'
             + (f' (got optim_wrapper.dtype={dtype})' if dtype else ''))
 
 

@@ -214,11 +214,12 @@ def plot_criteria(frame: pd.DataFrame, titles: Dict[str, str], metric: str,
     """Target-val score against each criterion over every evaluated
     checkpoint of every run (one panel per criterion, one colour per
     method): a criterion is useful for selection where higher values go
-    with higher scores within a run. Writes ``<stem>.png`` and ``.svg``."""
-    import matplotlib
-    matplotlib.use('Agg')
+    with higher scores within a run. Writes ``<stem>.png`` (with SVG and
+    PDF beside it, as every leaderboard plot)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from .plots import _save
     crits = [c for c in criteria_of(frame) if frame[c].notna().any()]
     if not crits:
         return []
@@ -237,15 +238,9 @@ def plot_criteria(frame: pd.DataFrame, titles: Dict[str, str], metric: str,
     fig.suptitle('Every evaluated checkpoint: target score vs label-free '
                  'criterion', fontsize='medium')
     fig.tight_layout()
-    paths = []
-    for ext in ('png', 'svg'):
-        path = f'{stem}.{ext}'
-        fig.savefig(path, dpi=130, bbox_inches='tight',
-                    metadata=({'Software': None} if ext == 'png' else
-                              {'Date': None}))
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return [_save(fig, f'{stem}.png', caption=(
+        'One dot per evaluated checkpoint of every run; a criterion picks '
+        'the checkpoint of a run where it is highest.'))]
 
 
 def pseudo_label_frame(records: Sequence[Dict],
@@ -273,15 +268,15 @@ def plot_pseudo_labels(records: Sequence[Dict], titles: Dict[str, str],
     """Coverage and precision of each self-training-family method's
     pseudo-labels over training (mean over seeds, band: min-max), measured
     against the target-train labels by ``PseudoLabelDiagnosticsHook`` (a
-    diagnostic no method reads). Writes ``<stem>.png`` and ``.svg``; nothing
+    diagnostic no method reads). Writes ``<stem>.png`` (+ SVG, PDF); nothing
     when no run logged it."""
     frame = pseudo_label_frame(records, titles)
     if frame.empty:
         return []
-    import matplotlib
-    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from .plots import _save
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), sharex=True)
     for ax, key in zip(axes, ('coverage', 'precision')):
         sns.lineplot(data=frame, x='iter', y=key, hue='Method', ax=ax,
@@ -292,18 +287,13 @@ def plot_pseudo_labels(records: Sequence[Dict], titles: Dict[str, str],
         ax.grid(alpha=0.3)
     axes[-1].legend(loc='upper left', bbox_to_anchor=(1.02, 1.0),
                     frameon=False, fontsize='small')
-    fig.suptitle('Pseudo-labels against target-train labels (diagnostic; '
-                 'line: mean over seeds, band: min-max)', fontsize='medium')
+    fig.suptitle('Pseudo-labels against target-train labels (a diagnostic '
+                 'no method reads)', fontsize='medium')
     fig.tight_layout()
-    paths = []
-    for ext in ('png', 'svg'):
-        path = f'{stem}.{ext}'
-        fig.savefig(path, dpi=130, bbox_inches='tight',
-                    metadata=({'Software': None} if ext == 'png' else
-                              {'Date': None}))
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return [_save(fig, f'{stem}.png', caption=(
+        'Line: mean over seeds; band: min-max over seeds. Coverage: share '
+        'of target pixels with a pseudo-label; precision: share of those '
+        'that are correct.'))]
 
 
 def publish_selection(task: str, title: str, records: Sequence[Dict],
@@ -342,6 +332,7 @@ def publish_selection(task: str, title: str, records: Sequence[Dict],
                            f'{stem}_selection_criteria')
     images += plot_pseudo_labels(task_records, titles,
                                  f'{stem}_pseudo_labels')
+    from .plots import vector_copies
     md = markdown(title, tables, metric, ranking, seeds, images)
     paths = {f'{stem}_selection.md': md,
              f'{stem}_selection.tex': latex(title, tables),
@@ -355,4 +346,5 @@ def publish_selection(task: str, title: str, records: Sequence[Dict],
                            float_format='%.4f')
     echo(md)
     return list(paths) + [f'{stem}_selection.csv',
-                          f'{stem}_selection_picks.csv'] + images
+                          f'{stem}_selection_picks.csv'] + images + [
+                              v for p in images for v in vector_copies(p)]
