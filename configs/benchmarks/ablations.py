@@ -6,7 +6,9 @@
 # results/mini/ablations.{md,tex,csv,html}; the contrastive term's curves
 # (loss, similarities, per-class centroid distances) with
 #   python tools/plot_clst_contrastive.py configs/benchmarks/ablations.py
-_base_ = ['./_base_/default.py']
+# The pseudo-label diagnostics are on in every run (a diagnostic, no method
+# reads it) and in every mini suite alike, so the suites share their runs.
+_base_ = ['./_base_/default.py', './_base_/pseudo_label_diagnostics.py']
 tasks = ['mini']
 methods = ['source_only', 'self_training', 'clst', 'oracle']
 ablations = dict(method='clst', dir='configs/clst/ablations', task='mini')

@@ -8,7 +8,9 @@
 # is a row of configs/clst/mini.py with its own method_overrides. Written as
 # results/mini/clst_sensitivity.{md,tex,csv,html}; the contrastive term's
 # curves with tools/plot_clst_contrastive.py <this file>.
-_base_ = ['./_base_/default.py']
+# The pseudo-label diagnostics are on in every run (a diagnostic, no method
+# reads it) and in every mini suite alike, so the suites share their runs.
+_base_ = ['./_base_/default.py', './_base_/pseudo_label_diagnostics.py']
 tasks = ['mini']
 task_titles = dict(
     mini='mini: CLST sensitivity to cl_weight x temperature (sensitivity, '

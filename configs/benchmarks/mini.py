@@ -6,7 +6,9 @@
 # take a dict, e.g.
 #   dict(name='advent_adv', config='configs/advent/{task}_advent.py',
 #        reference='advent_adv')
-_base_ = ['./_base_/default.py']
+# The pseudo-label diagnostics are on in every run (a diagnostic, no method
+# reads it) and in every mini suite alike, so the suites share their runs.
+_base_ = ['./_base_/default.py', './_base_/pseudo_label_diagnostics.py']
 tasks = ['mini']
 methods = [
     'source_only', 'adaptsegnet', 'advent', 'self_training',
