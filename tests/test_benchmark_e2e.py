@@ -47,8 +47,14 @@ def test_real_run_record_and_report(tmp_path, mini_data_dir):
     assert sorted(rec['per_class_iou']) == sorted(
         ['road', 'sidewalk', 'building', 'pole', 'vegetation', 'sky', 'car'])
     assert 0 <= rec['metrics']['mIoU'] <= 100
-    assert [p['step'] for p in rec['curve']] == [2]
+    # 10 trajectory points on a 2-iteration run: a validation after each
+    assert [p['step'] for p in rec['curve']] == [1, 2]
     assert rec['curve'][-1]['mIoU'] == rec['metrics']['mIoU']  # same ckpt
+    # the trajectory (target-val score + label-free criteria) is recorded
+    assert [p['step'] for p in rec['trajectory']] == [1, 2]
+    assert rec['trajectory'][-1]['metrics']['mIoU'] == rec['metrics']['mIoU']
+    assert set(rec['trajectory'][0]['criteria']) == {
+        'entropy', 'im', 'snd', 'source_mIoU'}
     assert rec['devices']['type'] == 'cpu'
     assert rec['versions']['mmsegmentation'] == '1.2.2'
     # the training's own validation after iteration 2 gave the metrics ...

@@ -114,7 +114,7 @@ def test_test_tool_tta_and_show_dir_every_sample(trained, tmp_path,
         'tools/test.py', 'configs/source_only/mini.py',
         str(trained / 'iter_4.pth'), '--work-dir',
         str(tmp_path / 'test'), '--tta', '--show-dir',
-        str(show), '--cfg-options', 'test_dataloader.dataset.indices=5',
+        str(show), '--cfg-options', '+test_dataloader.dataset.indices=5',
         'test_dataloader.batch_size=2'
     ], mini_data_dir)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner.utils import calc_dynamic_intervals
@@ -64,6 +65,7 @@ class CheckpointTrajectoryHook(Hook):
 
     Every criterion is oriented so that higher is better. The target-val
     metrics serve the study only (oracle selection); no method reads them.
+    Under DDP, rank 0 measures (on the unwrapped model) and writes the file.
 
     Args:
         num_points (int, optional): Evaluations per run; 0 turns the hook
@@ -198,10 +200,14 @@ class CheckpointTrajectoryHook(Hook):
             preds = model.segmentor.predict(data['inputs'],
                                             data['data_samples'])
             metric.process(batch, [p.to_dict() for p in preds])
-        return float(metric.evaluate(len(self._source.dataset))['mIoU'])
+        # compute_metrics, not evaluate: this runs on rank 0 only, and
+        # evaluate gathers results from every rank
+        return float(metric.compute_metrics(metric.results)['mIoU'])
 
     def after_val_epoch(self, runner, metrics: Optional[Dict] = None) -> None:
         if not self._active or not runner.train_loop or metrics is None:
+            return
+        if not is_main_process():  # one rank measures and writes
             return
         model = _unwrap(runner.model)
         was_training = model.training
