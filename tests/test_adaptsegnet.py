@@ -353,7 +353,7 @@ def test_the_r101_model_gets_its_layer3_classifier():
 # end to end (slow) --------------------------------------------------------
 
 FAST = [
-    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000',
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000', 'trajectory_points=0',
     'param_scheduler.0.end=4', 'train_dataloader.batch_size=4',
     'default_hooks.checkpoint.interval=2',
     'default_hooks.checkpoint.max_keep_ckpts=5', 'randomness.seed=3'

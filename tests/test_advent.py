@@ -262,7 +262,7 @@ def test_train_and_test_tools_on_mini(tmp_path, mini_data_dir):
 
     out = run(['tools/train.py', 'configs/advent/mini.py', '--work-dir',
                str(tmp_path), '--cfg-options', 'train_cfg.max_iters=4',
-               'train_cfg.val_interval=1000', 'param_scheduler.0.end=4',
+               'train_cfg.val_interval=1000', 'trajectory_points=0', 'param_scheduler.0.end=4',
                'train_dataloader.batch_size=4',
                'default_hooks.checkpoint.interval=2',
                'default_hooks.logger.interval=1'])

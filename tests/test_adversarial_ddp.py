@@ -21,7 +21,7 @@ from mmseg.utils import register_all_modules
 register_all_modules()
 
 FAST = [
-    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000',
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000', 'trajectory_points=0',
     'param_scheduler.0.end=4', 'default_hooks.checkpoint.interval=2',
     'default_hooks.checkpoint.max_keep_ckpts=3',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2'

@@ -267,7 +267,7 @@ def test_train_tool_amp_on_the_cpu(tmp_path, mini_data_dir):
     assert not osp.exists(tmp_path / 'refused')
 
     # CLST with its ensemble hook, every term on from the first step
-    opts = ['train_cfg.max_iters=3', 'train_cfg.val_interval=1000',
+    opts = ['train_cfg.max_iters=3', 'train_cfg.val_interval=1000', 'trajectory_points=0',
             'param_scheduler.0.end=3', 'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
             '+optim_wrapper.dtype=bfloat16', 'model.warmup_ratio=0.0']

@@ -244,7 +244,7 @@ def _train(work_dir, mini_data_dir, config=CONFIG, resume=False):
                    [ROOT, osp.join(ROOT, 'tests', 'support')]))
     args = [sys.executable, 'tools/train.py', str(config), '--work-dir',
             str(work_dir), '--cfg-options', 'train_cfg.max_iters=6',
-            'param_scheduler.0.end=6', 'train_cfg.val_interval=1000',
+            'param_scheduler.0.end=6', 'train_cfg.val_interval=1000', 'trajectory_points=0',
             'train_dataloader.batch_size=2',
             '+train_dataloader.dataset.target.indices=24',
             'default_hooks.checkpoint.interval=1',
@@ -350,7 +350,7 @@ def test_two_process_ddp_labels_the_whole_set_like_one_process(
         'tools/train.py', str(config), '--launcher', 'pytorch',
         '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
         'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
-        'train_cfg.val_interval=1000', 'train_dataloader.batch_size=2',
+        'train_cfg.val_interval=1000', 'trajectory_points=0', 'train_dataloader.batch_size=2',
         '+train_dataloader.dataset.target.indices=12',
         'default_hooks.checkpoint.interval=1',
         'default_hooks.checkpoint.max_keep_ckpts=10',

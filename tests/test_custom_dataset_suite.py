@@ -104,6 +104,7 @@ model = dict(segmentor={{{{_base_.segmentor}}}},
 
 SHORT = {
     'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
+    'trajectory_points': 0,
     'param_scheduler.0.end': 4, 'default_hooks.checkpoint.interval': 4,
     'default_hooks.logger.interval': 1,
 }

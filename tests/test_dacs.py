@@ -219,7 +219,7 @@ def test_bad_arguments():
 # Tools -------------------------------------------------------------------
 
 FAST = [
-    'train_cfg.max_iters=6', 'train_cfg.val_interval=1000',
+    'train_cfg.max_iters=6', 'train_cfg.val_interval=1000', 'trajectory_points=0',
     'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3',
     'default_hooks.checkpoint.max_keep_ckpts=5',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',

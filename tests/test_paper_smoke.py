@@ -262,7 +262,8 @@ def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
     out = subprocess.run(
         [sys.executable, 'tools/train.py', str(config), '--work-dir',
          str(tmp_path), '--cfg-options', 'train_cfg.max_iters=2',
-         'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
+         'train_cfg.val_interval=2', 'trajectory_points=0',
+         'train_dataloader.batch_size=2',
          'default_hooks.checkpoint.interval=100'],
         cwd=ROOT, text=True, capture_output=True, timeout=600,
         env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',

@@ -247,7 +247,7 @@ def _train(work_dir, mini_data_dir, extra=()):
     args = [sys.executable, 'tools/train.py', 'configs/self_training/mini.py',
             '--work-dir', str(work_dir), '--cfg-options',
             'train_cfg.max_iters=30', 'param_scheduler.0.end=30',
-            'train_cfg.val_interval=1000', 'train_dataloader.batch_size=4',
+            'train_cfg.val_interval=1000', 'trajectory_points=0', 'train_dataloader.batch_size=4',
             'default_hooks.checkpoint.interval=30',
             'default_hooks.logger.interval=10', 'model.warmup_ratio=0.0',
             'randomness.deterministic=True', *extra]

@@ -187,7 +187,7 @@ def _run(args, mini_data_dir):
 def test_train_and_test_tools(tmp_path, mini_data_dir, method, extra):
     config = f'configs/{method}/mini.py'
     options = [
-        'train_cfg.max_iters=4', 'train_cfg.val_interval=1000',
+        'train_cfg.max_iters=4', 'train_cfg.val_interval=1000', 'trajectory_points=0',
         'param_scheduler.0.end=4', 'train_dataloader.batch_size=4',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1', 'model.warmup_ratio=0.5', *extra

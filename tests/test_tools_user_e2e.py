@@ -17,7 +17,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 
 FAST = [
-    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000',
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=1000', 'trajectory_points=0',
     'param_scheduler.0.end=4', 'default_hooks.checkpoint.interval=4',
     'train_dataloader.batch_size=2'
 ]

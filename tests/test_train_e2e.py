@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 # Few iterations at a small batch; a checkpoint every 3 iterations; the
 # schedule's end follows max_iters so both runs share it.
 FAST = [
-    'train_cfg.max_iters=6', 'train_cfg.val_interval=1000',
+    'train_cfg.max_iters=6', 'train_cfg.val_interval=1000', 'trajectory_points=0',
     'param_scheduler.0.end=6', 'default_hooks.checkpoint.interval=3',
     'default_hooks.checkpoint.max_keep_ckpts=5',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',

@@ -164,11 +164,14 @@ def smoke_config(config: str, roots: Dict[str, str],
 
 def run_overrides(iters: int) -> Dict[str, Any]:
     """The suite overrides of a smoke run: ``iters`` training iterations,
-    validation and a checkpoint at the end, a log line per iteration, and
-    random initialisation allowed (no pretrained weights here)."""
+    validation (one trajectory point) and a checkpoint at the end, a log
+    line per iteration, and random initialisation allowed (no pretrained
+    weights here)."""
     return {
         'train_cfg.max_iters': iters,
         'train_cfg.val_interval': iters,
+        # one trajectory point: the label-free criteria once, at the end
+        'trajectory_points': 1,
         'default_hooks.checkpoint.interval': iters,
         'default_hooks.checkpoint.max_keep_ckpts': 1,
         'default_hooks.logger.interval': 1,

@@ -31,3 +31,6 @@ optim_wrapper = dict(
 # 2000, TEST.MODE 'best'): a snapshot every 2000 iterations, the best on
 # Cityscapes val reported; the val curve gives that protocol-matched figure
 train_cfg = dict(val_interval=2000)
+# the trajectory points (label-free criteria, docs/model_selection.md) are
+# those snapshots: 40000 / 2000
+trajectory_points = 20

@@ -14,3 +14,6 @@ model = dict(
 # save_best_model): validation every 5000 iterations, the best model kept;
 # the val curve gives that protocol-matched figure
 train_cfg = dict(val_interval=5000)
+# the trajectory points (label-free criteria, docs/model_selection.md) are
+# those validations: 40000 / 5000
+trajectory_points = 8

@@ -116,6 +116,13 @@ class CheckpointTrajectoryHook(Hook):
             return
         loop = runner.train_loop
         interval = max(1, loop.max_iters // self.num_points)
+        if loop.val_interval != interval:
+            runner.logger.warning(
+                f'CheckpointTrajectoryHook: validating every {interval} '
+                f'iterations (trajectory_points={self.num_points} over '
+                f'max_iters={loop.max_iters}) instead of '
+                f'train_cfg.val_interval={loop.val_interval}; '
+                'trajectory_points=0 keeps train_cfg.val_interval')
         loop.val_interval = interval
         loop.dynamic_milestones, loop.dynamic_intervals = \
             calc_dynamic_intervals(interval, None)
