@@ -197,6 +197,25 @@ def test_selection_report_tables_and_lines(tmp_path):
     assert selection_tables([], 'mini', 'mIoU', methods) is None
 
 
+def test_ranking_of_a_criterion_some_methods_lack():
+    """Teacher agreement ranks only the methods with a teacher: the same
+    relative order as the last iterate is no change, a swap is."""
+    import pandas as pd
+
+    from clst_mmseg.benchmark.selection_report import ranking_lines
+    rows = [('last', 'a', 1), ('last', 'b', 2), ('last', 'c', 3),
+            ('agreement', 'a', 1), ('agreement', 'c', 2),
+            ('entropy', 'c', 1), ('entropy', 'a', 2)]
+    ranks = pd.DataFrame([dict(task='mini', protocol=p, method=m, rank=r)
+                          for p, m, r in rows])
+    lines = ranking_lines(ranks, {'a': 'A', 'b': 'B', 'c': 'C'},
+                          ['a', 'b', 'c'])
+    assert lines == [
+        'Last iterate: A > B > C', 'Teacher agreement: A > C',
+        'Min. entropy: C > A (ranking differs from the last iterate)'
+    ]
+
+
 def test_publish_selection_writes_every_format(tmp_path):
     from clst_mmseg.benchmark.selection_report import publish_selection
     records = [dict(r) for r in RECORDS]

@@ -90,7 +90,8 @@ def selection_tables(records: Sequence[Dict], task: str, metric: str,
 def ranking_lines(ranks: pd.DataFrame, titles: Dict[str, str],
                   methods_only: Sequence[str]) -> List[str]:
     """One line per protocol: the methods best to worst, and whether the
-    ranking of the adaptation methods differs from the last iterate's."""
+    ranking of the adaptation methods differs from the last iterate's (on
+    the methods the protocol can rank)."""
     out = []
     sub = ranks[ranks['method'].isin(methods_only)]
     base = None
@@ -98,7 +99,10 @@ def ranking_lines(ranks: pd.DataFrame, titles: Dict[str, str],
         order = part.sort_values(['rank', 'method'])['method'].tolist()
         if protocol == LAST:
             base = order
-        changed = base is not None and protocol != LAST and order != base
+        # A criterion only some methods have (teacher agreement) is compared
+        # on those methods: the last iterate's order restricted to them.
+        changed = (base is not None and protocol != LAST
+                   and order != [m for m in base if m in order])
         out.append(f'{_title(protocol)}: ' + ' > '.join(
             titles.get(m, m) for m in order) +
             (' (ranking differs from the last iterate)' if changed else ''))
