@@ -57,3 +57,14 @@ def test_report_gives_ratios_and_the_ensemble_targets():
     assert ('CLST / pure self-training time per iteration: 1.10 '
             '(target <= 1.15)') in text
     assert any('48742400 bytes = 48.7 MB' in ln for ln in text)
+
+
+def test_report_columns_fit_long_method_names():
+    rows = [_row('source_only', 0.10, 100 * 2**20),
+            _row('self_training_cb_online', 0.20, 150 * 2**20)]
+    args = argparse.Namespace(task='mini', iters=20, warmup=5, repeats=3)
+    text = bs.report(rows, bs.ensemble_figures(), args).splitlines()
+    row = next(ln for ln in text if ln.startswith('self_training_cb_online'))
+    assert row.split()[:3] == ['self_training_cb_online', 'M', '0.200']
+    assert row.index('0.200') == next(
+        ln for ln in text if ln.startswith('source_only')).index('0.100')

@@ -54,6 +54,14 @@ def test_fake_data_in_the_official_layouts(tmp_path):
         assert im.size == scaled_size(CITYSCAPES_SIZE, 0.05)
 
 
+def test_a_model_with_rounds_gets_one_round_in_the_smoke():
+    from clst_mmseg.benchmark.paper_smoke import round_changes
+    cbst = Config.fromfile(osp.join(ROOT, 'configs', 'self_training_cb', 'gta2cs.py')).to_dict()
+    assert cbst['model']['num_rounds'] > 1
+    assert round_changes(cbst) == {'model.num_rounds': 1}
+    assert round_changes(Config.fromfile(CLST_GTA).to_dict()) == {}
+
+
 def test_config_changes_come_from_the_config():
     cfg = Config.fromfile(CLST_GTA).to_dict()
     assert size_changes(cfg, 1.0) == {}

@@ -45,3 +45,34 @@ def test_trajectory_points_and_criteria(method, tmp_path, mini_data_dir):
         assert 0 <= p['criteria']['source_mIoU'] <= 100
         if 'agreement' in keys:
             assert 0 <= p['criteria']['agreement'] <= 1
+
+
+@pytest.mark.parametrize('config', [
+    'configs/dacs/gta2cs.py', 'configs/dacs/synthia2cs.py',
+    'configs/self_training_cb/gta2cs.py', 'configs/clst/mini.py'
+])
+def test_label_free_pipeline_neither_loads_nor_needs_labels(config, tmp_path):
+    """DACS scores validation at 512x1024 labels (ResizeLabelsForEval after
+    LoadAnnotations): the target images of the label-free criteria must run
+    through the pipeline without both."""
+    import numpy as np
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from PIL import Image
+
+    import clst_mmseg.registration  # noqa: F401
+    from clst_mmseg.engine.hooks.trajectory_hook import (LABEL_TRANSFORMS,
+                                                         _without_labels)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, config))
+    pipeline = _without_labels(cfg.val_dataloader.dataset.pipeline)
+    assert not [t for t in pipeline if t['type'] in LABEL_TRANSFORMS]
+    assert pipeline[-1]['type'] == 'PackUDAInputs'
+    img = tmp_path / 'img.png'
+    Image.fromarray(np.zeros((96, 192, 3), np.uint8)).save(img)
+    out = Compose(pipeline)(dict(img_path=str(img), seg_map_path=None,
+                                 reduce_zero_label=False, seg_fields=[],
+                                 sample_idx=3))
+    assert 'gt_sem_seg' not in out['data_samples']
+    assert out['data_samples'].sample_idx == 3

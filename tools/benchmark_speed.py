@@ -299,19 +299,22 @@ def report(rows: list, ens: dict, args) -> str:
                  f'median of {args.repeats} interleaved round(s); model '
                  f'{getattr(args, "model", None) or "of the task configs"}; '
                  f'peak memory = {kind}')
-    header = (f'{"method":<18}{"model":<14}{"s/iter":>9}{"range":>14}'
+    # columns as wide as the longest name (+1), at least the old widths
+    mw = max([18] + [len(r['method']) + 1 for r in rows])
+    tw = max([14] + [len(r.get('model_type', '')) + 1 for r in rows])
+    header = (f'{"method":<{mw}}{"model":<{tw}}{"s/iter":>9}{"range":>14}'
               f'{"x src":>8}{"peak MiB":>11}{"x src":>8}  steady-state keys')
     lines += [header, '-' * len(header)]
     for r in rows:
         if 'error' in r:
-            lines.append(f'{r["method"]:<18}FAILED: {r["error"][:200]}')
+            lines.append(f'{r["method"]:<{mw}}FAILED: {r["error"][:200]}')
             continue
         t_ratio = (f'{r["sec_per_iter"] / base["sec_per_iter"]:.2f}'
                    if base else '-')
         m_ratio = (f'{r["peak_bytes"] / base["peak_bytes"]:.2f}'
                    if base and base['peak_bytes'] > 0 else '-')
         lines.append(
-            f'{r["method"]:<18}{r["model_type"]:<14}'
+            f'{r["method"]:<{mw}}{r["model_type"]:<{tw}}'
             f'{r["sec_per_iter"]:>9.3f}{_range(r):>14}{t_ratio:>8}'
             f'{_mib(r["peak_bytes"]):>11}{m_ratio:>8}  '
             f'{",".join(r["steady_state_keys"]) or "-"}')

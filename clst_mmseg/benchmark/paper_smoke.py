@@ -141,10 +141,19 @@ def data_root_changes(cfg: dict, roots: Dict[str, str]) -> Dict[str, str]:
     return out
 
 
+def round_changes(cfg: dict) -> Dict[str, Any]:
+    """``model.num_rounds`` -> 1 for a model that trains in rounds."""
+    rounds = cfg.get('model', {}).get('num_rounds')
+    return {'model.num_rounds': 1} if rounds not in (None, 1) else {}
+
+
 def smoke_config(config: str, roots: Dict[str, str],
                  scale: float = 1.0) -> Config:
     """The config of ``config`` reading the fake data, with its sizes times
-    ``scale`` and :class:`SmokeProbeHook` among its default hooks.
+    ``scale`` and :class:`SmokeProbeHook` among its default hooks. A model
+    that trains in rounds (CBST) gets one round: a smoke of a few
+    iterations has no room for more (the round machinery still runs once,
+    over the whole fake target set).
 
     Args:
         config (str): A paper-scale task config.
@@ -157,7 +166,8 @@ def smoke_config(config: str, roots: Dict[str, str],
     cfg = Config.fromfile(config)
     resolved = cfg.to_dict()
     cfg.merge_from_dict({**data_root_changes(resolved, roots),
-                         **size_changes(resolved, scale)})
+                         **size_changes(resolved, scale),
+                         **round_changes(resolved)})
     cfg.default_hooks['smoke_probe'] = dict(PROBE_HOOK)
     return cfg
 

@@ -27,14 +27,21 @@ def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
+# transforms that read or need the labels: none of them may run on the
+# target images the label-free criteria see
+LABEL_TRANSFORMS = ('LoadAnnotations', 'CachedLoadAnnotations',
+                    'ResizeLabelsForEval')
+
+
 def _without_labels(pipeline: List[dict]) -> List[dict]:
     """A pipeline that does not load annotations (the label-free criteria
-    must never read target labels) and keeps each image's dataset index
-    (``PackUDAInputs``: the agreement criterion reads CLST's per-image
-    ensemble memory by ``sample_idx``)."""
+    must never read target labels), nor transform them (e.g. DACS's
+    ``ResizeLabelsForEval``, which needs them), and keeps each image's
+    dataset index (``PackUDAInputs``: the agreement criterion reads CLST's
+    per-image ensemble memory by ``sample_idx``)."""
     return [dict(copy.deepcopy(t), type='PackUDAInputs')
             if t.get('type') == 'PackSegInputs' else copy.deepcopy(t)
-            for t in pipeline if t.get('type') != 'LoadAnnotations']
+            for t in pipeline if t.get('type') not in LABEL_TRANSFORMS]
 
 
 @HOOKS.register_module()
