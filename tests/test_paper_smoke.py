@@ -60,6 +60,14 @@ def test_a_model_with_rounds_gets_one_round_in_the_smoke():
     assert cbst['model']['num_rounds'] > 1
     assert round_changes(cbst) == {'model.num_rounds': 1}
     assert round_changes(Config.fromfile(CLST_GTA).to_dict()) == {}
+    # the rounds label at the config's labelling scale, scaled like the rest
+    hooks = cbst['custom_hooks']
+    i = next(i for i, h in enumerate(hooks) if h['type'] == 'CBSTRoundHook')
+    j = next(j for j, t in enumerate(hooks[i]['pipeline'])
+             if t['type'] == 'Resize')
+    assert size_changes(cbst, 0.125)[
+        f'custom_hooks.{i}.pipeline.{j}.scale'] == scaled_size(
+            hooks[i]['pipeline'][j]['scale'], 0.125)
 
 
 def test_config_changes_come_from_the_config():

@@ -25,7 +25,7 @@ DATASET_ROOTS = dict(GTADataset='gta', SynthiaDataset='synthia',
                      CityscapesDataset='cityscapes')
 #: Config parts whose sizes the smoke may scale.
 SIZED_PARTS = ('model', 'train_dataloader', 'val_dataloader',
-               'test_dataloader')
+               'test_dataloader', 'custom_hooks')  # CBST's labelling pipeline
 #: The probe, as a default hook between the ensemble hook (NORMAL) and the
 #: checkpoint hook (VERY_LOW).
 PROBE_HOOK = dict(type='SmokeProbeHook', priority='LOW')
@@ -92,9 +92,9 @@ def _is_pair(value: Any) -> bool:
 
 def size_changes(cfg: dict, scale: float) -> Dict[str, Tuple[int, int]]:
     """Every size of the model and the data pipelines, times ``scale``:
-    transforms' ``scale`` and ``crop_size``, the data preprocessor's
-    ``size``, ``memory_size`` (CLST's ensemble grid) and a sliding test's
-    ``stride``.
+    transforms' ``scale`` and ``crop_size`` (also in hooks' pipelines, e.g.
+    CBST's round labelling), the data preprocessor's ``size``,
+    ``memory_size`` (CLST's ensemble grid) and a sliding test's ``stride``.
 
     Args:
         cfg (dict): The resolved config.
