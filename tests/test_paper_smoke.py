@@ -191,7 +191,19 @@ def test_check_run_names_each_problem():
         'pipeline'] if 'crop_size' in t)
     crop['crop_size'] = (32, 64)
     assert _check(record, probe, test_probe, cfg)[1] == [
-        'source inputs 64x128, the config crops 32x64']
+        "source inputs [(64, 128)] larger than the config's crop 32x64"]
+    # an input smaller than the crop: only after a random rescale (the
+    # data preprocessor pads it), not with a fixed resize
+    crop['crop_size'] = (64, 128)
+    small = copy.deepcopy(probe)
+    its = small['train']['iterations']
+    its[1]['source'] = its[1]['source_labels'] = [[64, 128], [52, 88]]
+    assert _check(record, small, test_probe, cfg)[1] == [
+        'source inputs [(52, 88)], the config crops 64x128']
+    src = cfg['train_dataloader']['dataset']['source']['pipeline']
+    src.insert(2, dict(type='RandomResize', scale=(1280, 720),
+                       ratio_range=(0.5, 1.5), keep_ratio=True))
+    assert _check(record, small, test_probe, cfg)[1] == []
 
     failed = dict(status='failed',
                   reason=dict(message='loss = nan at iteration 2'))

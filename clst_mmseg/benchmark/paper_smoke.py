@@ -31,6 +31,7 @@ SIZED_PARTS = ('model', 'train_dataloader', 'val_dataloader',
 PROBE_HOOK = dict(type='SmokeProbeHook', priority='LOW')
 #: Transforms that crop the training inputs to ``crop_size``.
 CROP_TYPES = ('RandomCrop', 'RecordedRandomCrop')
+RANDOM_RESIZE_TYPES = ('RandomResize', )
 #: Transforms that resize the labels for evaluation to ``scale`` (w, h).
 EVAL_LABEL_RESIZE_TYPES = ('ResizeLabelsForEval', )
 
@@ -301,13 +302,23 @@ def check_run(record: Optional[dict], probe: dict, test_probe: dict,
             problems.append(f'{name} batches of '
                             f'{[len(it[shapes_key]) for it in its]} images, '
                             f'expected {batch}')
-        if len(set(shapes)) > 1:
+        if crop is not None and shapes:
+            ch, cw = crop['crop_size']
+            over = sorted({s for s in shapes if s[0] > ch or s[1] > cw})
+            under = sorted({s for s in shapes if s != (ch, cw)} - set(over))
+            if over:
+                problems.append(f'{name} inputs {over} larger than the '
+                                f'config\'s crop {_hw(crop["crop_size"])}')
+            # smaller than the crop only where a random rescale made the
+            # image smaller than the crop (the data preprocessor pads them)
+            if under and _pipeline_transform(pipeline,
+                                             RANDOM_RESIZE_TYPES) is None:
+                problems.append(f'{name} inputs {under}, the config crops '
+                                f'{_hw(crop["crop_size"])}')
+        elif len(set(shapes)) > 1:
             problems.append(f'{name} inputs of several sizes {set(shapes)}')
-        if crop is not None and shapes and shapes[0] != tuple(
-                crop['crop_size']):
-            problems.append(f'{name} inputs {_hw(shapes[0])}, the config '
-                            f'crops {_hw(crop["crop_size"])}')
-        row[name] = _hw(shapes[0]) if shapes else '-'
+        row[name] = (_hw(max(set(shapes), key=shapes.count))
+                     if shapes else '-')
     for it in its:
         if [tuple(s) for s in it['source']] != [
                 tuple(s) for s in it['source_labels']]:
