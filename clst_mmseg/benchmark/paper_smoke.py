@@ -31,6 +31,8 @@ SIZED_PARTS = ('model', 'train_dataloader', 'val_dataloader',
 PROBE_HOOK = dict(type='SmokeProbeHook', priority='LOW')
 #: Transforms that crop the training inputs to ``crop_size``.
 CROP_TYPES = ('RandomCrop', 'RecordedRandomCrop')
+#: Transforms that rescale by a random factor: an input may come out
+#: smaller than the crop (the data preprocessor pads it).
 RANDOM_RESIZE_TYPES = ('RandomResize', )
 #: Transforms that resize the labels for evaluation to ``scale`` (w, h).
 EVAL_LABEL_RESIZE_TYPES = ('ResizeLabelsForEval', )
