@@ -173,7 +173,9 @@ def test_ensure_mini_refuses_foreign_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(mini, 'DEFAULT_COUNTS', dict(SMALL))
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'keep.txt').write_text('x')
-    with pytest.raises(FileExistsError, match='not a mini data set'):
+    with pytest.raises(FileExistsError,
+                       match='is not a generated mini data set '
+                       r'\(no MINI_COMPLETE.json\)'):
         mini.ensure_mini(str(tmp_path / 'mine'))
     assert (tmp_path / 'mine' / 'keep.txt').exists()
 

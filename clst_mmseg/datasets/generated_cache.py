@@ -24,17 +24,21 @@ def cache_parent() -> str:
         osp.expanduser('~'), '.cache', 'clst_mmseg')
 
 
-def is_complete(root: str, meta: Dict) -> bool:
-    """Whether ``root`` holds a finished data set described by ``meta``."""
+def is_complete(root: str, meta: Dict, marker: str = MARKER) -> bool:
+    """Whether ``root`` holds a finished data set described by ``meta``
+    (in its ``marker`` file)."""
     try:
-        with open(osp.join(root, MARKER)) as f:
+        with open(osp.join(root, marker)) as f:
             return json.load(f) == meta
     except (OSError, ValueError):
         return False
 
 
-def ensure_generated(root: str, meta: Dict, generate: Callable[[str], None],
-                     what: str) -> str:
+def ensure_generated(root: str,
+                     meta: Dict,
+                     generate: Callable[[str], None],
+                     what: str,
+                     marker: str = MARKER) -> str:
     """Return ``root``, generating the data set into it first if needed.
 
     Args:
@@ -44,6 +48,9 @@ def ensure_generated(root: str, meta: Dict, generate: Callable[[str], None],
             is replaced.
         generate (callable): ``generate(folder)`` writes the data set.
         what (str): Name of the data set in error messages.
+        marker (str): File name of the completion marker (the mini task
+            keeps its historical ``MINI_COMPLETE.json``, so that existing
+            caches stay valid).
 
     Returns:
         str: The absolute ``root``.
@@ -53,28 +60,28 @@ def ensure_generated(root: str, meta: Dict, generate: Callable[[str], None],
             not write (no marker); it is left untouched.
     """
     root = osp.abspath(osp.expanduser(root))
-    if is_complete(root, meta):
+    if is_complete(root, meta, marker):
         return root
     foreign = (f'{what}: {root} exists and is not a generated {what} data '
-               f'set (no {MARKER}); remove it or pick another root')
+               f'set (no {marker}); remove it or pick another root')
     if (osp.isdir(root) and os.listdir(root)
-            and not osp.isfile(osp.join(root, MARKER))):
+            and not osp.isfile(osp.join(root, marker))):
         raise FileExistsError(foreign)
     parent = osp.dirname(root)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-', dir=parent)
     try:
         generate(tmp)
-        with open(osp.join(tmp, MARKER), 'w') as f:
+        with open(osp.join(tmp, marker), 'w') as f:
             json.dump(meta, f)
         for _ in range(3):
             try:
                 os.rename(tmp, root)
                 return root
             except OSError:
-                if is_complete(root, meta):  # another process won
+                if is_complete(root, meta, marker):  # another process won
                     return root
-                if not osp.isfile(osp.join(root, MARKER)):
+                if not osp.isfile(osp.join(root, marker)):
                     raise FileExistsError(foreign)
                 # An older or different version: move it aside, retry.
                 stale = tempfile.mkdtemp(

@@ -23,15 +23,14 @@ here); the classes are a subset of Cityscapes' and take their names and
 colours from cityscapesscripts' label table.
 """
 import argparse
-import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from .generated_cache import cache_parent, ensure_generated
 
 MINI_VERSION = 'v2'
 MARKER = 'MINI_COMPLETE.json'
@@ -504,25 +503,12 @@ def default_root(seed: int = 0) -> str:
     ``$CLST_MMSEG_DATA_DIR/mini-<version>-seed<seed>`` if that variable is
     set, else ``~/.cache/clst_mmseg/mini-<version>-seed<seed>``.
     """
-    parent = os.environ.get('CLST_MMSEG_DATA_DIR') or osp.join(
-        osp.expanduser('~'), '.cache', 'clst_mmseg')
-    return osp.join(parent, f'mini-{MINI_VERSION}-seed{seed}')
-
-
-def _is_complete(root: str, meta: Dict) -> bool:
-    try:
-        with open(osp.join(root, MARKER)) as f:
-            return json.load(f) == meta
-    except (OSError, ValueError):
-        return False
+    return osp.join(cache_parent(), f'mini-{MINI_VERSION}-seed{seed}')
 
 
 def ensure_mini(root: Optional[str] = None, seed: int = 0) -> str:
-    """Return the mini task's folder, generating it first if needed.
-
-    Generation goes into a temporary folder beside ``root`` that is renamed
-    into place once complete, so a crash never leaves a half-written cache
-    and two processes generating at once end with one valid copy.
+    """Return the mini task's folder, generating it first if needed
+    (atomically; see :mod:`.generated_cache`).
 
     Args:
         root (str, optional): Folder; defaults to :func:`default_root`.
@@ -531,45 +517,13 @@ def ensure_mini(root: Optional[str] = None, seed: int = 0) -> str:
     Returns:
         str: The folder holding ``source/`` and ``target/``.
     """
-    root = osp.abspath(osp.expanduser(root or default_root(seed)))
     meta = dict(version=MINI_VERSION, seed=int(seed),
                 size=list(DEFAULT_SIZE), **DEFAULT_COUNTS)
-    if _is_complete(root, meta):
-        return root
-    if (osp.isdir(root) and os.listdir(root)
-            and not osp.isfile(osp.join(root, MARKER))):
-        raise FileExistsError(
-            f'mini: {root} exists and is not a mini data set (no {MARKER}); '
-            'remove it or pick another root')
-    parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-', dir=parent)
-    try:
-        generate_mini(tmp, seed=seed, size=DEFAULT_SIZE, **DEFAULT_COUNTS)
-        with open(osp.join(tmp, MARKER), 'w') as f:
-            json.dump(meta, f)
-        for _ in range(3):
-            try:
-                os.rename(tmp, root)
-                return root
-            except OSError:
-                if _is_complete(root, meta):  # another process won
-                    return root
-                if not osp.isfile(osp.join(root, MARKER)):
-                    raise FileExistsError(
-                        f'mini: {root} exists and is not a mini data set '
-                        f'(no {MARKER}); remove it or pick another root')
-                # An older or different mini data set: move it aside.
-                stale = tempfile.mkdtemp(
-                    prefix=f'.{osp.basename(root)}.stale-', dir=parent)
-                try:
-                    os.rename(root, osp.join(stale, 'old'))
-                except OSError:
-                    pass
-                shutil.rmtree(stale, ignore_errors=True)
-        raise OSError(f'mini: could not move generated data to {root}')
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return ensure_generated(
+        root or default_root(seed), meta,
+        lambda folder: generate_mini(
+            folder, seed=seed, size=DEFAULT_SIZE, **DEFAULT_COUNTS),
+        'mini', marker=MARKER)
 
 
 def main(argv=None) -> None:
