@@ -76,22 +76,11 @@ def plot_class_deltas(deltas: pd.DataFrame, title: str, path: str,
     Returns:
         str: ``path``.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from .plots import _save  # the leaderboard plots' file handling
+    from .plots import class_heatmap  # the per-class IoU plot's layout
     if limit is None:
         peak = float(deltas.abs().max().max()) if deltas.size else 0.0
         limit = max(5.0, 5.0 * math.ceil(peak / 5.0)) \
             if not math.isnan(peak) else 5.0
-    fig, ax = plt.subplots(figsize=(0.7 * len(deltas.columns) + 2.5,
-                                    0.45 * len(deltas) + 1.5))
-    sns.heatmap(deltas.astype(float), annot=True, fmt='+.1f', center=0,
-                vmin=-limit, vmax=limit, cmap='RdBu', ax=ax,
-                cbar_kws=dict(label='Δ IoU vs baseline (points)'),
-                annot_kws=dict(fontsize=8))
-    ax.set_xlabel('')
-    ax.set_ylabel('')
-    plt.setp(ax.get_xticklabels(), rotation=45, ha='right')
-    ax.set_title(title)
-    return _save(fig, path)
+    return class_heatmap(deltas, title, path, col_width=0.7, fmt='+.1f',
+                         center=0, vmin=-limit, vmax=limit, cmap='RdBu',
+                         cbar_kws=dict(label='Δ IoU vs baseline (points)'))

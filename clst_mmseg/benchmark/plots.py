@@ -98,11 +98,33 @@ def plot_per_class(board: pd.DataFrame, classes: Sequence[str], title: str,
     """Heatmap of per-class IoU (methods x classes, mean over seeds)."""
     mat = board.set_index('title')[[f'IoU.{c}' for c in classes]]
     mat.columns = list(classes)
-    fig, ax = plt.subplots(figsize=(0.6 * len(classes) + 2.5,
+    return class_heatmap(mat, title, path, fmt='.1f', vmin=0, vmax=100,
+                         cmap='viridis', cbar_kws=dict(label='IoU (%)'))
+
+
+def class_heatmap(mat: pd.DataFrame,
+                  title: str,
+                  path: str,
+                  col_width: float = 0.6,
+                  **heatmap_kwargs) -> str:
+    """A methods x classes heatmap with annotated cells and the class names
+    slanted, saved (with its vector copies) like every leaderboard plot.
+
+    Args:
+        mat (pd.DataFrame): Rows = methods, columns = classes.
+        title (str): Figure title.
+        path (str): PNG path.
+        col_width (float): Inches per class column.
+        **heatmap_kwargs: Passed to :func:`seaborn.heatmap` (format, colour
+            map and range, colour bar).
+
+    Returns:
+        str: ``path``.
+    """
+    fig, ax = plt.subplots(figsize=(col_width * len(mat.columns) + 2.5,
                                     0.45 * len(mat) + 1.5))
-    sns.heatmap(mat.astype(float), annot=True, fmt='.1f', vmin=0, vmax=100,
-                cmap='viridis', cbar_kws=dict(label='IoU (%)'), ax=ax,
-                annot_kws=dict(fontsize=8))
+    sns.heatmap(mat.astype(float), annot=True, ax=ax,
+                annot_kws=dict(fontsize=8), **heatmap_kwargs)
     ax.set_xlabel('')
     ax.set_ylabel('')
     plt.setp(ax.get_xticklabels(), rotation=45, ha='right')
