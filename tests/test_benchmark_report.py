@@ -330,6 +330,49 @@ def test_dirty_tree_diff_is_kept_beside_the_record(tmp_path):
     assert len(list(diffs.iterdir())) == 1
 
 
+def test_parallel_runs_of_one_process_write_one_dirty_tree_patch(
+        tmp_path, monkeypatch):
+    """Two runs of one benchmark process (threads: one pid) that start
+    together on a dirty tree write the same patch; the second must not
+    lose its temporary file to the first's rename (it did: both used
+    ``.<name>.<pid>``, and the run's thread died before its record)."""
+    import os
+    import subprocess
+
+    from clst_mmseg.benchmark.provenance import git_info
+
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+
+    def git(*args):
+        subprocess.run(['git', *args], cwd=repo, check=True,
+                       capture_output=True)
+
+    git('init', '-q')
+    (repo / 'a.py').write_text('lr = 0.1\n')
+    git('add', '.')
+    git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    (repo / 'a.py').write_text('lr = 0.2\n')
+    diffs = tmp_path / 'diffs'
+    real_replace = os.replace
+    inner = []
+
+    def replace(src, dst):
+        # the other run writes and renames its patch between this run's
+        # write and rename
+        if not inner:
+            inner.append(None)
+            inner[0] = git_info(str(repo), diff_dir=str(diffs))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'replace', replace)
+    outer = git_info(str(repo), diff_dir=str(diffs))
+    assert inner[0]['diff_file'] == outer['diff_file']
+    assert [p.name for p in diffs.iterdir()] == [outer['diff_file']]
+    assert (diffs / outer['diff_file']).stat().st_mode & 0o777 == 0o644
+    assert '+lr = 0.2' in (diffs / outer['diff_file']).read_text()
+
+
 def test_record_paths_are_relative_to_the_repository(tmp_path):
     import os
     import sys

@@ -270,6 +270,36 @@ def test_cpu_jobs_split_the_cores(tmp_path, fake_calls, monkeypatch):
     assert {c[6] for c in trains} == {'threads=2'}
 
 
+def test_a_harness_error_fails_its_run_and_the_others_go_on(
+        tmp_path, fake_calls, monkeypatch, capsys):
+    """An exception of the benchmark itself on one run (before the run's
+    record exists) fails that run with a line naming the error; it used to
+    vanish with its thread, show as running until the end and then stop
+    the benchmark before its tables."""
+    import clst_mmseg.benchmark.execute_local as local
+    real = local.execute
+
+    def execute(spec, **kwargs):
+        if spec.method == 'clst' and spec.seed == 1:
+            raise KeyError('resolved_config')
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(local, 'execute', execute)
+    suite = make_suite(str(tmp_path), seeds=(0, 1))
+    assert main([suite, '--jobs', '2']) == 1
+    out = capsys.readouterr()
+    assert "mini/clst/s1: failed - KeyError: 'resolved_config'" in out.out
+    assert ("mini/clst/s1: failed: benchmark_error: KeyError: "
+            "'resolved_config'") in out.err
+    recs = _records(tmp_path)
+    assert sorted((r['method'], r['seed']) for r in recs.values()) == [
+        ('clst', 0), ('source_only', 0), ('source_only', 1)]
+    assert all(r['status'] == 'finished' for r in recs.values())
+    monkeypatch.setattr(local, 'execute', real)
+    assert main([suite]) == 0  # no record: the next invocation runs it
+    assert len(_records(tmp_path)) == 4
+
+
 def _bench_process(suite, env, new_session=False):
     """A second benchmark process (forked: no re-import of torch)."""
     ctx = mp.get_context('fork')

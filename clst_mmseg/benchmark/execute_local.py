@@ -104,8 +104,19 @@ def run_local(runs: Sequence[RunSpec],
             elif spec.device == 'cpu':  # GPU runs keep torchrun's default
                 env = {'OMP_NUM_THREADS': threads, 'MKL_NUM_THREADS': threads}
             progress.set(spec, 'running')
-            out = execute(spec, retrain=retrain, env=env,
-                          retry_diverged=retry_diverged)
+            try:
+                out = execute(spec, retrain=retrain, env=env,
+                              retry_diverged=retry_diverged)
+            except OSError as e:  # a disk that cannot take the record:
+                # the whole benchmark stops (one line, in the caller)
+                progress.set(spec, 'failed', f'{type(e).__name__}: {e}')
+                raise
+            except Exception as e:  # noqa: BLE001
+                # the harness itself failed on this run (before its record
+                # was written): this run fails, the others go on
+                out = Outcome(spec.run_id, spec.label, 'failed', dict(
+                    reason=dict(kind='benchmark_error',
+                                message=f'{type(e).__name__}: {e}')))
             note = ''
             if out.state == 'finished':
                 m = out.record.get('metrics') or {}

@@ -7,6 +7,7 @@ import os.path as osp
 import platform
 import socket
 import subprocess
+import tempfile
 from importlib import metadata
 from typing import Dict, List, Optional, Tuple
 
@@ -117,9 +118,12 @@ def git_info(repo: str, exclude: Optional[str] = None,
             name = f'{digest[:16]}.diff'
             os.makedirs(diff_dir, exist_ok=True)
             if not osp.exists(osp.join(diff_dir, name)):
-                tmp = osp.join(diff_dir, f'.{name}.{os.getpid()}')
-                with open(tmp, 'w') as f:
+                # a temporary file of its own: parallel runs of one
+                # benchmark process (threads, one pid) write the same patch
+                fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', dir=diff_dir)
+                with os.fdopen(fd, 'w') as f:
                     f.write(patch)
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it
                 os.replace(tmp, osp.join(diff_dir, name))
             info['diff_file'] = name
     return info
