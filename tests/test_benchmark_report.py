@@ -257,21 +257,30 @@ def test_provenance_lines_count_runs_per_revision():
         'finish: 6 min.')
 
 
-def test_git_info_names_the_modified_files(tmp_path):
+def _committed_repo(path, files):
+    """A git repository at ``path`` with ``files`` (name -> text) in its
+    one commit; returns ``git(*args, cwd=path)``, which runs git there and
+    returns its output."""
     import subprocess
 
-    from clst_mmseg.benchmark.provenance import git_info
+    def git(*args, cwd=path):
+        return subprocess.run(['git', *args], cwd=cwd, check=True,
+                              capture_output=True, text=True).stdout
 
-    def git(*args):
-        subprocess.run(['git', *args], cwd=tmp_path, check=True,
-                       capture_output=True)
-
+    path.mkdir(exist_ok=True)
     git('init', '-q')
-    (tmp_path / 'results').mkdir()
-    for name in ('README.md', 'results/r.json'):
-        (tmp_path / name).write_text('a')
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
     git('add', '.')
     git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    return git
+
+
+def test_git_info_names_the_modified_files(tmp_path):
+    from clst_mmseg.benchmark.provenance import git_info
+
+    _committed_repo(tmp_path, {'README.md': 'a', 'results/r.json': 'a'})
     clean = git_info(str(tmp_path), exclude=str(tmp_path / 'results'))
     assert len(clean['revision']) == 40
     assert clean['dirty'] is False and clean['dirty_paths'] == []
@@ -292,17 +301,7 @@ def test_dirty_tree_diff_is_kept_beside_the_record(tmp_path):
     from clst_mmseg.benchmark.provenance import git_info
 
     repo = tmp_path / 'repo'
-    repo.mkdir()
-
-    def git(*args, cwd=repo):
-        return subprocess.run(['git', *args], cwd=cwd, check=True,
-                              capture_output=True, text=True).stdout
-
-    git('init', '-q')
-    (repo / 'configs').mkdir()
-    (repo / 'configs' / 'a.py').write_text('lr = 0.1\n')
-    git('add', '.')
-    git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    git = _committed_repo(repo, {'configs/a.py': 'lr = 0.1\n'})
     (repo / 'configs' / 'a.py').write_text('lr = 0.2\n')
     (repo / 'configs' / 'new.py').write_text("_base_ = ['a.py']\n")
     (repo / 'results').mkdir()
@@ -337,21 +336,11 @@ def test_parallel_runs_of_one_process_write_one_dirty_tree_patch(
     lose its temporary file to the first's rename (it did: both used
     ``.<name>.<pid>``, and the run's thread died before its record)."""
     import os
-    import subprocess
 
     from clst_mmseg.benchmark.provenance import git_info
 
     repo = tmp_path / 'repo'
-    repo.mkdir()
-
-    def git(*args):
-        subprocess.run(['git', *args], cwd=repo, check=True,
-                       capture_output=True)
-
-    git('init', '-q')
-    (repo / 'a.py').write_text('lr = 0.1\n')
-    git('add', '.')
-    git('-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'x')
+    _committed_repo(repo, {'a.py': 'lr = 0.1\n'})
     (repo / 'a.py').write_text('lr = 0.2\n')
     diffs = tmp_path / 'diffs'
     real_replace = os.replace
