@@ -93,7 +93,7 @@ setup(
         'submitit>=1.5',  # Slurm executor of tools/benchmark.py
     ],
     extras_require={
-        'test': ['pytest>=7'],
+        'test': ['pytest>=7', 'pytest-xdist>=3'],
         'tensorboard': ['tensorboard>=2.10'],
         'wandb': ['wandb>=0.15'],
     },
