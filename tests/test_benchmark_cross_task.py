@@ -130,13 +130,14 @@ def test_summary_markdown(scores):
     lines = md.splitlines()
     assert lines[0] == '### Across tasks'
     assert ('| Method | mini: Δ mIoU (vs 41.0) | adverse: Δ mIoU (vs 37.5) '
-            '| Mean Δ | Mean rank | Tasks below |') in lines
-    assert '| *Source only* | – | – | – | 2.50 | – |' in lines
-    assert '| CLST | +5.0 | -3.0 ↓ | +1.0 | 1.50 | 1 of 2 |' in lines
-    assert '| DACS | +3.0 | – | +3.0 | 2.00 | 0 of 1 |' in lines
-    assert '| *Oracle* | +30.0 | +27.5 | +28.8 | – | – |' in lines
-    p = welch([34, 35], [37, 38])['p']
-    assert (f'- CLST on adverse: 34.5 vs 37.5 (-3.0 mIoU, p = {p:.3f})'
+            '| Mean Δ | Mean rank | Tasks below | Seeds per task |') in lines
+    assert '| *Source only* | – | – | – | 2.50 | – | 3, 2 |' in lines
+    assert '| CLST | +5.0 | -3.0 ↓ | +1.0 | 1.50 | 1 of 2 | 3, 2 |' in lines
+    assert '| DACS | +3.0 | – | +3.0 | 2.00 | 0 of 1 | 3, – |' in lines
+    assert '| *Oracle* | +30.0 | +27.5 | +28.8 | – | – | 3, 1 |' in lines
+    w = welch([34, 35], [37, 38])
+    assert (f'- CLST on adverse: 34.5 vs 37.5 (-3.0 mIoU, 95 % CI '
+            f'[{w["ci_low"]:+.1f}, {w["ci_high"]:+.1f}], p = {w["p"]:.3f})'
             in lines)
     assert lines[-1] == ('Not run on every task (means over fewer tasks): '
                          'DACS.')
@@ -198,8 +199,9 @@ def test_summary_of_a_task_without_runs(scores):
     lines = summary_markdown(summary, scores, tasks, TITLES,
                              'Source only').splitlines()
     assert lines[4].endswith('| gta2cs: Δ | Mean Δ | Mean rank | '
-                             'Tasks below |')
-    assert '| CLST | +5.0 | -3.0 ↓ | – | +1.0 | 1.50 | 1 of 2 |' in lines
+                             'Tasks below | Seeds per task |')
+    assert ('| CLST | +5.0 | -3.0 ↓ | – | +1.0 | 1.50 | 1 of 2 | '
+            '3, 2, – |') in lines
 
 
 def test_publish_writes_delta_heatmaps_and_the_cross_task_summary(tmp_path):

@@ -140,14 +140,15 @@ def test_comparisons():
                         [('clst', 'self_training'), ('clst', 'dacs')])
     assert len(comps) == 1  # no dacs records
     lines = comparison_lines(comps, {m['name']: m['title'] for m in METHODS})
-    p = welch([50, 52, 54], [45, 46])['p']
-    from clst_mmseg.benchmark.selection import bootstrap_ci
-    ci = bootstrap_ci([50, 52, 54], [45, 46])
-    # every resampled difference lies between 50 - 46 and 54 - 45
-    assert 4 <= ci['low'] < 6.5 < ci['high'] <= 9
+    w = welch([50, 52, 54], [45, 46])
+    # the Welch t-interval: the difference ± t(0.975, Welch df) x SE
+    half = stats.t.ppf(0.975, w['df']) * math.sqrt(4.0 / 3 + 0.5 / 2)
+    assert (w['ci_low'], w['ci_high']) == pytest.approx((6.5 - half,
+                                                         6.5 + half))
+    # one comparison: no Holm column
     assert lines == [f'CLST vs Self-training: +6.5 mIoU16 (95 % CI '
-                     f'[{ci["low"]:+.1f}, {ci["high"]:+.1f}], p = {p:.3f}, '
-                     "Welch's t-test, 3 vs 2 seeds)"]
+                     f'[{6.5 - half:+.1f}, {6.5 + half:+.1f}], p = '
+                     f"{w['p']:.3f}, Welch's t-test, 3 vs 2 seeds)"]
 
 
 def test_markdown(board):
@@ -174,7 +175,11 @@ def test_latex_csv_html(board, tmp_path):
     tex = latex('SYNTHIA → Cityscapes', 'synthia2cs', board,
                 ['mIoU16', 'mIoU13'], ['road', 'pole'], [])
     assert r'\toprule' in tex and r'\bottomrule' in tex
-    assert r'52.0 $\pm$ 2.0 & 49.8 & +2.2' in tex
+    # the best adaptation method bold, the second underlined; the oracle
+    # (higher) and source-only are context, never marked
+    assert r'\textbf{52.0 $\pm$ 2.0} & 49.8 & +2.2' in tex
+    assert r'& \underline{45.5 $\pm$ 0.7} &' in tex
+    assert r'\textit{Oracle} & 1 & 70.0 &' in tex
     assert r'\textit{Source only} & 3 & 31.0 $\pm$ 1.0' in tex
     assert r'SYNTHIA $\rightarrow$ Cityscapes' in tex
     assert r'GPU-h/run' in tex and r'\label{tab:synthia2cs}' in tex

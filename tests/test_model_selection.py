@@ -185,7 +185,9 @@ def test_selection_report_tables_and_lines(tmp_path):
     assert 'Min. entropy: B > A (ranking differs from the last iterate)' \
         in lines
     seeds = seed_lines(tables['picks'], [('a', 'b')], titles, 'mIoU')
-    assert seeds[0].startswith('A vs B: +1.0 mIoU, 95 % bootstrap CI')
+    assert seeds[0].startswith('A vs B: +1.0 mIoU, 95 % CI [')
+    assert "Welch's t-test, 2 vs 2 seeds)" in seeds[0]
+    assert 'Holm' not in seeds[0]  # one comparison: nothing to correct
     assert seeds[0].endswith('for p < 0.05 at 80 % power')
     images = plot_criteria(tables['frame'], titles, 'mIoU',
                            str(tmp_path / 'sel'))
@@ -246,7 +248,10 @@ def test_publish_selection_writes_every_format(tmp_path):
     assert '![leaderboard_pseudo_labels.png]' in md
     tex = (tmp_path / 'leaderboard_selection.tex').read_text()
     assert r'Oracle (target val) $^\dagger$' in tex
-    assert 'A & 2 & 44.5 (2.5) & 47.0' in tex
+    # per protocol the better method bold, the other underlined
+    assert (r'A & 2 & \textbf{44.5 (2.5)} & \underline{47.0} & '
+            r'\underline{43.0 (4.0)} & \textbf{47.0 (0.0)}') in tex
+    assert r'B & 2 & \underline{43.5 (4.0)} & \textbf{47.5}' in tex
     html = (tmp_path / 'leaderboard_selection.html').read_text()
     assert html.count('<img') == 2
     picks = pd.read_csv(tmp_path / 'leaderboard_selection_picks.csv')

@@ -2,7 +2,8 @@
 records: the InfoNCE (before its weight), the cosine similarity of the
 target class centroids to the same-class and other-class source centroids,
 and the source-target centroid distance of every class (the memory
-centroids, ``cl.dist.<class>``), mean ± std over seeds per method.
+centroids, ``cl.dist.<class>``), mean ± std over seeds per method, each
+method in its colour of every report (``method_palette``).
 
 The records keep these training scalars in ``train_curve`` (as logged,
 i.e. averaged over the logger's window); methods that logged none (no
@@ -20,7 +21,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -73,6 +74,9 @@ def contrastive_frame(records: Sequence[Dict],
 
 
 def _save(fig, stem: str) -> List[str]:
+    from clst_mmseg.benchmark.plots import BAND_CAPTION
+    fig.text(0.01, -0.01, f'Line: mean over seeds; band: {BAND_CAPTION}.',
+             ha='left', va='top', fontsize=8, color='0.3')
     os.makedirs(osp.dirname(osp.abspath(stem)), exist_ok=True)
     paths = [f'{stem}.png', f'{stem}.svg']
     # svg: no date and fixed element ids, so figures rebuilt from the same
@@ -87,7 +91,8 @@ def _save(fig, stem: str) -> List[str]:
 
 
 def plot_contrastive(frame: pd.DataFrame, order: Sequence[str], title: str,
-                     stem: str) -> List[str]:
+                     stem: str,
+                     palette: Optional[Dict[str, str]] = None) -> List[str]:
     """Write the two figures.
 
     Args:
@@ -95,16 +100,19 @@ def plot_contrastive(frame: pd.DataFrame, order: Sequence[str], title: str,
         order (list[str]): Method titles in display order.
         title (str): Figure title.
         stem (str): Output path without the suffixes.
+        palette (dict, optional): Method title -> colour (the suite's
+            ``method_palette``); default: seaborn's.
 
     Returns:
         list[str]: The written files.
     """
+    from clst_mmseg.benchmark.plots import BAND
     order = [m for m in order if m in set(frame['Method'])]
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
     for ax, (key, label) in zip(axes, PANELS):
         sns.lineplot(data=frame[frame['key'] == key], x='iter', y='value',
-                     hue='Method', hue_order=order, errorbar='sd', ax=ax,
-                     legend=ax is axes[-1])
+                     hue='Method', hue_order=order, palette=palette,
+                     errorbar=BAND, ax=ax, legend=ax is axes[-1])
         ax.set_xlabel('iteration')
         ax.set_ylabel('')
         ax.set_title(label, fontsize=10)
@@ -125,7 +133,7 @@ def plot_contrastive(frame: pd.DataFrame, order: Sequence[str], title: str,
     for ax, method in zip(axes.flat, order):
         sns.lineplot(data=dist[dist['Method'] == method], x='iter',
                      y='value', hue='Class', hue_order=classes,
-                     errorbar='sd', ax=ax, legend=ax is axes.flat[0])
+                     errorbar=BAND, ax=ax, legend=ax is axes.flat[0])
         ax.set_title(method, fontsize=9)
         ax.set_xlabel('iteration')
         ax.set_ylabel('source-target centroid distance (1 - cos)')
@@ -154,7 +162,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    from clst_mmseg.benchmark.publish import suite_records
+    from clst_mmseg.benchmark.plots import method_palette
+    from clst_mmseg.benchmark.publish import method_rows, suite_records
     from clst_mmseg.benchmark.store import ResultsStore
     from clst_mmseg.benchmark.suite import SuiteError, load_suite
     args = parse_args(argv)
@@ -175,7 +184,8 @@ def main(argv=None) -> int:
                  'the contrastive term (records need train_curve with cl.*)')
     stem = args.out or osp.join(suite.results_dir, task, suite.report_name)
     for path in plot_contrastive(frame, [m.title for m in suite.methods],
-                                 suite.task_title(task), stem):
+                                 suite.task_title(task), stem,
+                                 method_palette(method_rows(suite))):
         print(f'written: {path}')
     return 0
 

@@ -1,5 +1,8 @@
 """Leaderboard plots (seaborn): scores with their seed spread, a per-class
-IoU heatmap, and target-val mIoU against the iteration."""
+IoU heatmap, and target-val mIoU against the iteration; and what every
+figure of every report shares: one colour per method
+(:func:`method_palette`) and one meaning of a shaded band
+(:data:`BAND`)."""
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -17,6 +20,71 @@ VECTOR_FORMATS = ('svg', 'pdf')
 # fixed element ids, so SVGs rebuilt from the same records are identical
 matplotlib.rcParams['svg.hashsalt'] = 'clst_mmseg'
 _NO_DATE = dict(svg={'Date': None}, pdf={'CreationDate': None})
+
+#: The colour of each shipped method, the same in every figure of every
+#: report (matplotlib's tab10 / tab20 colours).
+METHOD_COLOURS = {
+    'source_only': '#7f7f7f',
+    'oracle': '#17becf',
+    'adaptsegnet': '#ff7f0e',
+    'advent': '#2ca02c',
+    'advent_adv': '#98df8a',
+    'minent': '#006d2c',
+    'self_training': '#1f77b4',
+    'self_training_global': '#aec7e8',
+    'self_training_cb': '#9467bd',
+    'self_training_cb_online': '#c5b0d5',
+    'cbst': '#5e3c99',
+    'dacs': '#8c564b',
+    'clst': '#d62728',
+    'daformer': '#bcbd22',
+    'mic': '#e377c2',
+}
+#: Colours of the other methods of a suite (ablations, sensitivity cells, a
+#: user's own method), given in the order of the suite's rows.
+EXTRA_COLOURS = ('#ff9896', '#ffbb78', '#f7b6d2', '#dbdb8d', '#9edae5',
+                 '#c49c94', '#393b79', '#637939', '#8c6d31', '#843c39',
+                 '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1',
+                 '#636363')
+#: What a shaded band (and a whisker) is in every figure: seaborn's
+#: ``errorbar`` argument and the words for the caption.
+BAND = 'sd'
+BAND_CAPTION = '± sample standard deviation over seeds'
+
+
+def method_colours(names: Sequence[str]) -> Dict[str, str]:
+    """One colour per method key: a shipped method's own
+    (:data:`METHOD_COLOURS`), the others from :data:`EXTRA_COLOURS` in the
+    order given (then seaborn's husl colours), never a colour twice.
+
+    Args:
+        names (list[str]): Every method key of the report, in row order
+            (all of them, so that a figure showing a few methods colours
+            them as the figures showing all do).
+
+    Returns:
+        dict: Method key -> hex colour.
+    """
+    out = {n: METHOD_COLOURS[n] for n in names if n in METHOD_COLOURS}
+    others = [n for n in dict.fromkeys(names) if n not in out]
+    pool = [c for c in EXTRA_COLOURS if c not in out.values()]
+    if len(others) > len(pool):
+        pool += [matplotlib.colors.to_hex(c) for c in sns.husl_palette(
+            len(others) - len(pool), l=0.45)]
+    out.update(zip(others, pool))
+    return out
+
+
+def method_palette(rows: Sequence[Dict]) -> Dict[str, str]:
+    """:func:`method_colours` keyed by display title (what the figures'
+    legends show), from rows with ``name`` and ``title``."""
+    colours = method_colours([r['name'] for r in rows])
+    return {r.get('title', r['name']): colours[r['name']] for r in rows}
+
+
+def _board_palette(board: pd.DataFrame) -> Dict[str, str]:
+    return method_palette([dict(name=n, title=t) for n, t in
+                           zip(board['method'], board['title'])])
 
 
 def vector_copies(png: str) -> List[str]:
@@ -39,7 +107,8 @@ def _save(fig, path: str, caption: Optional[str] = None) -> str:
 
 
 def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
-                metrics: Sequence[str], title: str, path: str) -> str:
+                metrics: Sequence[str], title: str, path: str,
+                palette: Optional[Dict[str, str]] = None) -> str:
     """Each method's score per seed (dots), mean ± std (bar), paper number
     (cross), one panel per metric.
 
@@ -49,12 +118,15 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
         metrics (list[str]): Metrics to plot.
         title (str): Figure title.
         path (str): PNG to write.
+        palette (dict, optional): Title -> colour (:func:`method_palette`
+            of the whole report); default: the board's methods.
 
     Returns:
         str: ``path``.
     """
     titles = dict(zip(board['method'], board['title']))
     order = list(board['title'])
+    palette = palette or _board_palette(board)
     data = frame[frame['method'].isin(titles)].assign(
         Method=lambda d: d['method'].map(titles))
     fig, axes = plt.subplots(1, len(metrics), squeeze=False,
@@ -62,7 +134,7 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
                                       0.45 * len(order) + 1.4))
     for ax, m in zip(axes[0], metrics):
         sns.pointplot(data=data, x=m, y='Method', order=order,
-                      errorbar='sd', linestyle='none', color='black',
+                      errorbar=BAND, linestyle='none', color='black',
                       markers='|', capsize=0.3, ax=ax)
         # seaborn draws the jitter from numpy's global RNG: a fixed seed
         # makes plots rebuilt from the same records byte-identical
@@ -70,7 +142,8 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
         np.random.seed(0)
         try:
             sns.stripplot(data=data, x=m, y='Method', order=order,
-                          hue='Method', hue_order=order, legend=False,
+                          hue='Method', hue_order=order, palette=palette,
+                          legend=False,
                           size=6, alpha=0.8, jitter=0.15, ax=ax)
         finally:
             np.random.set_state(rng_state)
@@ -79,17 +152,17 @@ def plot_scores(frame: pd.DataFrame, board: pd.DataFrame,
         if has_paper:
             ys = [order.index(t) for t, v in zip(board['title'], paper)
                   if pd.notna(v)]
-            ax.scatter(paper.dropna(), ys, marker='x', color='red', s=50,
+            ax.scatter(paper.dropna(), ys, marker='x', color='black', s=50,
                        zorder=5, label='paper')
         ax.set_xlabel(f'{m} (%)')
         ax.set_ylabel('')
         ax.grid(axis='x', alpha=0.3)
     fig.suptitle(title)
     caption = ('Dots: one run per seed. Black bar: mean over seeds, '
-               'whiskers: ± sample standard deviation (none for one seed).')
+               f'whiskers: {BAND_CAPTION} (none for one seed).')
     if any(f'{m}_paper' in board and board[f'{m}_paper'].notna().any()
            for m in metrics):
-        caption += ' Red ×: the number the paper reports.'
+        caption += ' Black ×: the number the paper reports.'
     return _save(fig, path, caption)
 
 
@@ -148,9 +221,12 @@ def curves_frame(records: Sequence[Dict], metric: str) -> pd.DataFrame:
 
 
 def plot_curves(records: Sequence[Dict], board: pd.DataFrame, metric: str,
-                title: str, path: str) -> Optional[str]:
+                title: str, path: str,
+                palette: Optional[Dict[str, str]] = None) -> Optional[str]:
     """Target-val ``metric`` against the iteration, mean ± std over seeds
-    per method. None (nothing written) if no run logged validation."""
+    per method, coloured by ``palette`` (title -> colour; default: the
+    board's methods). None (nothing written) if no run logged
+    validation."""
     data = curves_frame(records, metric)
     if data.empty:
         return None
@@ -162,7 +238,8 @@ def plot_curves(records: Sequence[Dict], board: pd.DataFrame, metric: str,
     order = [t for t in board['title'] if t in set(data['Method'])]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     sns.lineplot(data=data, x='step', y='value', hue='Method',
-                 hue_order=order, errorbar='sd', marker='o', ax=ax)
+                 hue_order=order, palette=palette or _board_palette(board),
+                 errorbar=BAND, marker='o', ax=ax)
     ax.set_xlabel('iteration')
     ax.set_ylabel(f'target val {metric} (%)')
     ax.set_title(title)
@@ -171,22 +248,26 @@ def plot_curves(records: Sequence[Dict], board: pd.DataFrame, metric: str,
     ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0),
               borderaxespad=0.0, frameon=False)
     return _save(fig, path, 'Line: mean over seeds at each evaluation '
-                 '(dots); band: ± sample standard deviation over seeds.')
+                 f'(dots); band: {BAND_CAPTION}.')
 
 
 def plot_all(frame: pd.DataFrame, records: Sequence[Dict],
              board: pd.DataFrame, metrics: Sequence[str],
-             classes: Sequence[str], title: str, stem: str) -> List[str]:
-    """Every plot of a task; returns the written paths."""
-    out = [plot_scores(frame, board, metrics, title, f'{stem}_scores.png')]
+             classes: Sequence[str], title: str, stem: str,
+             palette: Optional[Dict[str, str]] = None) -> List[str]:
+    """Every plot of a task, coloured by ``palette`` (title -> colour, the
+    report's :func:`method_palette`); returns the written paths."""
+    palette = palette or _board_palette(board)
+    out = [plot_scores(frame, board, metrics, title, f'{stem}_scores.png',
+                       palette)]
     if classes:
         out.append(plot_per_class(board, classes, title,
                                   f'{stem}_per_class.png'))
     curve = plot_curves(records, board, metrics[0], title,
-                        f'{stem}_curves.png')
+                        f'{stem}_curves.png', palette)
     if curve is None and metrics[0] != 'mIoU':
         curve = plot_curves(records, board, 'mIoU', title,
-                            f'{stem}_curves.png')
+                            f'{stem}_curves.png', palette)
     if curve:
         out.append(curve)
     return out

@@ -1,6 +1,11 @@
 """Build a suite's leaderboards from the store and write them:
 ``<results_dir>/<task>/<report_name>.{md,tex,csv,html}``, the per-run table
-``<report_name>_runs.csv`` and the plots ``<report_name>_*.png``."""
+``<report_name>_runs.csv`` and the plots ``<report_name>_*.png``; and,
+for a suite of several tasks, ``<results_dir>/<report_name>_cross_task.*``.
+
+A report never outlives its records: a task without a finished run has its
+report files removed, and every file of a report that a rebuild does not
+write again (a plot whose data is gone) is removed with it."""
 import datetime
 import os
 import os.path as osp
@@ -14,7 +19,44 @@ from .report import (comparisons, leaderboard, records_frame, task_classes,
 from .selection_report import publish_selection
 from .store import ResultsStore
 from .suite import REPO_ROOT, Suite
-from .tables import comparison_lines, html_page, latex, markdown
+from .tables import (CPU_SCOPE, comparison_lines, comparison_note,
+                     html_page, latex, markdown)
+
+#: What publish writes per report stem (``<results_dir>/<task>/<name>``):
+#: the leaderboard, its runs, its plots and the selection report.
+_REPORT_SUFFIXES = ('.md', '.tex', '.html', '.csv', '_runs.csv',
+                    '_selection.md', '_selection.tex', '_selection.html',
+                    '_selection.csv', '_selection_picks.csv')
+_PLOTS = ('_scores', '_per_class', '_curves', '_delta_iou',
+          '_selection_criteria', '_pseudo_labels')
+#: Figures of a report that other tools draw from the same records
+#: (tools/plot_clst_contrastive.py): removed only with the whole report.
+_OTHER_TOOLS = ('_contrastive.png', '_contrastive.svg',
+                '_centroid_distance.png', '_centroid_distance.svg')
+#: The cross-task report (``<results_dir>/<name>_cross_task``).
+_CROSS_TASK_SUFFIXES = ('.md', '.tex', '.csv', '_agreement.csv')
+
+
+def report_files(stem: str) -> List[str]:
+    """Every file :func:`publish` may write for one task's report."""
+    return [stem + s for s in _REPORT_SUFFIXES] + [
+        f'{stem}{p}.{ext}' for p in _PLOTS for ext in ('png', 'svg', 'pdf')]
+
+
+def remove_stale(paths: Sequence[str]) -> List[str]:
+    """Delete those of ``paths`` that exist; returns them."""
+    gone = []
+    for path in paths:
+        if osp.isfile(path):
+            os.unlink(path)
+            gone.append(path)
+    return gone
+
+
+def _removed_line(what: str, gone: Sequence[str]) -> str:
+    return (f'{what}: removed {len(gone)} stale report file(s) its records '
+            'no longer support: ' + ', '.join(
+                osp.basename(p) for p in gone))
 
 
 def method_rows(suite: Suite) -> List[Dict]:
@@ -134,44 +176,53 @@ def publish(suite: Suite, store: ResultsStore,
         dict: task -> written paths.
     """
     # matplotlib only when there is a table
-    from .plots import plot_all, vector_copies
+    from .plots import method_palette, plot_all, vector_copies
     records = suite_records(suite, store)
     frame = records_frame(records)
     refs = load_references(suite.options['references'] or DEFAULT_PATH)
     rows = method_rows(suite)
     titles = {r['name']: r['title'] for r in rows}
+    palette = method_palette(rows)
+    scope = CPU_SCOPE if suite.options.get('cpu_tasks') else ''
     written = {}
     for task in suite.tasks:
         task_runs = [r for r in suite.runs if r.task == task]
         task_records = [r for r in records if r['task'] == task]
+        stem = osp.join(suite.results_dir, task, suite.report_name)
         if frame.empty or not (frame['task'] == task).any():
-            echo(f'{task}: no finished run yet; nothing to report')
+            gone = remove_stale(report_files(stem) +
+                                [stem + s for s in _OTHER_TOOLS])
+            echo(f'{task}: no finished run yet; nothing to report' +
+                 (f'\n{_removed_line(task, gone)}' if gone else ''))
             continue
         sub = frame[frame['task'] == task]
         board = leaderboard(frame, task, rows, refs)
         metrics, classes = task_metrics(sub), task_classes(sub)
-        comps = comparison_lines(
-            comparisons(frame, task, metrics[0], suite.comparisons), titles)
+        tests = comparisons(frame, task, metrics[0], suite.comparisons)
+        comps = comparison_lines(tests, titles)
+        heading = comparison_note(int(tests['p'].notna().sum())
+                                  if len(tests) else 0)
         title = suite.task_title(task)
         footer = provenance_lines(task_records, len(task_runs))
         out_dir = osp.join(suite.results_dir, task)
         os.makedirs(out_dir, exist_ok=True)
         footer += [ln for ln in [cards_link_line(out_dir, REPO_ROOT)] if ln]
-        stem = osp.join(out_dir, suite.report_name)
         images = plot_all(sub, task_records, board, metrics, classes, title,
-                          stem)
+                          stem, palette)
         delta_md, delta_png = class_delta_report(frame, task, rows, title,
                                                  stem)
         images += delta_png
-        md = markdown(title, board, metrics, classes, comps, footer)
+        md = markdown(title, board, metrics, classes, comps, footer,
+                      heading, scope)
         md_file = md + '\n' + delta_md + '\n' + '\n'.join(
             f'![{osp.basename(p)}]({osp.basename(p)})' for p in images) + \
             '\n'
         paths = {
             f'{stem}.md': md_file,
-            f'{stem}.tex': latex(title, task, board, metrics, classes, comps),
+            f'{stem}.tex': latex(title, task, board, metrics, classes, comps,
+                                 heading, scope),
             f'{stem}.html': html_page(title, board, metrics, classes, comps,
-                                      images, footer),
+                                      images, footer, heading, scope),
         }
         for path, text in paths.items():
             with open(path, 'w') as f:
@@ -186,10 +237,23 @@ def publish(suite: Suite, store: ResultsStore,
         echo(md)
         written[task] += publish_selection(
             task, title, records, rows, metrics[0], stem, suite.comparisons,
-            echo)
+            echo, palette)
         echo('written: ' + ', '.join(_display(p) for p in written[task]))
-    if len(suite.tasks) > 1 and not frame.empty:
-        written['cross_task'] = cross_task_report(suite, frame, rows, echo)
+        gone = remove_stale([p for p in report_files(stem)
+                             if p not in written[task]])
+        if gone:
+            echo(_removed_line(task, gone))
+    if len(suite.tasks) > 1:
+        stem = osp.join(suite.results_dir, f'{suite.report_name}_cross_task')
+        reported = [t for t in suite.tasks if t in written]
+        if len(reported) > 1:
+            written['cross_task'] = cross_task_report(suite, frame, rows,
+                                                      echo, scope)
+        else:
+            gone = remove_stale([stem + s for s in _CROSS_TASK_SUFFIXES])
+            echo(f'across tasks: {len(reported)} task(s) with finished runs;'
+                 ' no cross-task summary' +
+                 (f'\n{_removed_line("across tasks", gone)}' if gone else ''))
     return written
 
 
@@ -215,23 +279,56 @@ def class_delta_report(frame, task: str, rows: Sequence[Dict], title: str,
 
 
 def cross_task_report(suite: Suite, frame, rows: Sequence[Dict],
-                      echo: Callable[[str], None]) -> List[str]:
+                      echo: Callable[[str], None],
+                      scope: str = '') -> List[str]:
     """The summary over the suite's tasks (gain over the baseline per
-    task, mean gain, mean rank, tasks below the baseline):
-    ``<results_dir>/<report_name>_cross_task.{md,csv}``."""
-    from .cross_task import cross_task_summary, summary_markdown, task_scores
+    task, mean gain, mean rank, tasks below the baseline), the aggregates
+    over tasks and seeds (IQM of normalised scores, probability of
+    improvement) and the rank agreement between tasks:
+    ``<results_dir>/<report_name>_cross_task.{md,tex,csv}`` and
+    ``..._cross_task_agreement.csv`` (Kendall's tau per pair of tasks)."""
+    from .aggregate import (aggregate_table, consistent_pairs,
+                            named_improvements, rank_agreement,
+                            runs_by_task)
+    from .cross_task import (agreement_lines, aggregate_lines,
+                             cross_task_summary, summary_latex,
+                             summary_markdown, task_scores)
     base = _baseline_row(rows)
     if not base:
         return []
+    uppers = [r for r in rows if r['role'] == 'upper_bound']
+    upper = uppers[0] if uppers else {}
+    titles = {r['name']: r['title'] for r in rows}
+    task_titles = {t: suite.task_title(t) for t in suite.tasks}
     scores = task_scores(frame, suite.tasks, rows, base['name'])
     summary = cross_task_summary(scores, suite.tasks, rows)
-    md = summary_markdown(summary, scores, suite.tasks,
-                          {t: suite.task_title(t) for t in suite.tasks},
-                          base['title'])
+    runs = runs_by_task(frame, suite.tasks)
+    methods = [r['name'] for r in rows if r['role'] == 'method']
+    agg = aggregate_table(runs, rows, base['name'], upper.get('name'))
+    named = named_improvements(runs, suite.comparisons, skip=[base['name']])
+    agreement = rank_agreement(runs, suite.tasks, methods)
+    pairs = consistent_pairs(runs, [t for t in suite.tasks if any(
+        t in runs.get(m, {}) for m in methods)], methods)
+    metrics = sorted(set(scores['metric'])) if len(scores) else []
+    extra = aggregate_lines(agg, named, titles, base['title'],
+                            upper.get('title'))
+    extra += agreement_lines(agreement, pairs, titles,
+                             ' / '.join(metrics) or 'points')
+    md = summary_markdown(summary, scores, suite.tasks, task_titles,
+                          base['title'], extra, scope)
+    tex = summary_latex(summary, scores, agg, agreement, suite.tasks,
+                        task_titles, base['title'], upper.get('title'),
+                        scope)
     stem = osp.join(suite.results_dir, f'{suite.report_name}_cross_task')
     os.makedirs(suite.results_dir, exist_ok=True)
-    with open(f'{stem}.md', 'w') as f:
-        f.write(md)
-    summary.to_csv(f'{stem}.csv', index=False, float_format='%.4f')
+    for path, text in ((f'{stem}.md', md), (f'{stem}.tex', tex)):
+        with open(path, 'w') as f:
+            f.write(text)
+    table = summary.merge(agg.drop(columns='title'), on='method', how='left') \
+        if len(agg) else summary
+    table.to_csv(f'{stem}.csv', index=False, float_format='%.4f')
+    agreement.to_csv(f'{stem}_agreement.csv', index=False,
+                     float_format='%.4f')
     echo(md)
-    return [f'{stem}.md', f'{stem}.csv']
+    return [f'{stem}.md', f'{stem}.tex', f'{stem}.csv',
+            f'{stem}_agreement.csv']

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .references import has_references, lookup
-from .significance import welch
+from .significance import holm, welch
 
 ROLES = ('baseline', 'method', 'upper_bound')
 #: How the protocol-matched figure of a ``best_val`` reference is chosen.
@@ -225,7 +225,7 @@ def _source_text(ref: Dict) -> str:
 
 def comparisons(frame: pd.DataFrame, task: str, metric: str,
                 pairs: Sequence[Sequence[str]]) -> pd.DataFrame:
-    """Pairwise Welch's t-tests between methods over seeds.
+    """Pairwise Welch's t-tests between methods over seeds, as one family.
 
     Args:
         frame (pd.DataFrame): :func:`records_frame` output.
@@ -235,11 +235,11 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
             method without finished runs are left out.
 
     Returns:
-        pd.DataFrame: ``a, b, metric, diff, t, df, p, n_a, n_b`` and the
-        95 % percentile-bootstrap interval of the difference over seeds
-        (``ci_low``, ``ci_high``; NaN below 2 seeds a side).
+        pd.DataFrame: ``a, b, metric, diff, t, df, p, ci_low, ci_high, n_a,
+        n_b`` (:func:`~.significance.welch`: the 95 % Welch t-interval of
+        the difference, NaN below 2 seeds a side) and ``p_holm`` (Holm's
+        adjustment over the pairs of this table).
     """
-    from .selection import bootstrap_ci
     rows = []
     if len(frame) == 0 or metric not in frame:
         return pd.DataFrame(rows)
@@ -249,7 +249,8 @@ def comparisons(frame: pd.DataFrame, task: str, metric: str,
         xb = sub.loc[sub['method'] == b, metric].tolist()
         if not xa or not xb:
             continue
-        ci = bootstrap_ci(xa, xb)
-        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb),
-                         ci_low=ci['low'], ci_high=ci['high']))
-    return pd.DataFrame(rows)
+        rows.append(dict(a=a, b=b, metric=metric, **welch(xa, xb)))
+    out = pd.DataFrame(rows)
+    if len(out):
+        out['p_holm'] = holm(out['p'].tolist())
+    return out

@@ -59,6 +59,9 @@ DEFAULTS: Dict[str, Any] = dict(
     train_script=None,  # None: <repo>/tools/train.py
     test_script=None,  # None: <repo>/tools/test.py
     references=None,  # None: clst_mmseg/benchmark/reference_numbers.csv
+    # True: the tasks are small CPU tasks; every report says beside its
+    # tables what such a leaderboard can and cannot support
+    cpu_tasks=False,
 )
 _NAME = re.compile(r'^[A-Za-z0-9_.-]+$')
 
@@ -313,6 +316,9 @@ def load_suite(path: str,
               f'{opts["checkpoint"]!r}')
     if not isinstance(opts['cpu_jobs'], int) or opts['cpu_jobs'] < 1:
         _fail(path, f"cpu_jobs must be an int >= 1, got {opts['cpu_jobs']!r}")
+    if not isinstance(opts['cpu_tasks'], bool):
+        _fail(path, f"cpu_tasks must be True or False, got "
+              f"{opts['cpu_tasks']!r}")
     if opts['device'] not in ('cpu', 'cuda', 'auto'):
         _fail(path, "device must be 'cpu', 'cuda' or 'auto', got "
               f'{opts["device"]!r}')

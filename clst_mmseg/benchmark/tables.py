@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
 
-from .significance import format_p
+from .significance import format_ci, format_p
 
 DASH = '–'
 
@@ -135,19 +135,35 @@ def class_table(board: pd.DataFrame,
 
 
 def comparison_lines(comps: pd.DataFrame, titles: Dict[str, str]) -> List[str]:
-    """``'CLST vs Self-training: +2.1 mIoU19 (95 % CI [+0.4, +3.9], p =
-    0.012, Welch's t-test, 3 vs 3 seeds)'`` per compared pair (the interval:
-    percentile bootstrap over seeds, left out below 2 seeds a side)."""
+    """``'CLST vs Self-training: +2.1 mIoU19 (95 % CI [-0.9, +5.1], p =
+    0.012, Holm p = 0.036, Welch's t-test, 3 vs 3 seeds)'`` per compared
+    pair (:func:`~.report.comparisons`): the Welch t-interval beside
+    Welch's p; Holm's p only where the table compares more than one pair;
+    ``n/a`` below 2 seeds a side."""
+    several = 'p_holm' in comps and comps['p'].notna().sum() > 1
     out = []
     for _, c in comps.iterrows():
         diff = DASH if _nan(c['diff']) else f'{c["diff"]:+.1f}'
-        ci = '' if _nan(c.get('ci_low')) else (
-            f'95 % CI [{c["ci_low"]:+.1f}, {c["ci_high"]:+.1f}], ')
+        holm_p = (', Holm ' + format_p(c['p_holm'])) if several else ''
         out.append(f'{titles.get(c["a"], c["a"])} vs '
                    f'{titles.get(c["b"], c["b"])}: {diff} {c["metric"]} '
-                   f"({ci}{format_p(c['p'])}, Welch's t-test, {c['n_a']} vs "
-                   f'{c["n_b"]} seeds)')
+                   f'({format_ci(c["ci_low"], c["ci_high"])}, '
+                   f"{format_p(c['p'])}{holm_p}, Welch's t-test, {c['n_a']} "
+                   f'vs {c["n_b"]} seeds)')
     return out
+
+
+def comparison_note(n: int,
+                    lead: str = 'Differences between methods over seeds'
+                    ) -> str:
+    """What the comparison lines' numbers are (the heading of a list of
+    ``n`` comparisons with a p-value)."""
+    text = (f"{lead} (Welch's t-test; the 95 % CI is the Welch t-interval "
+            'of the difference, for that comparison alone')
+    if n > 1:
+        text += (f'; Holm p corrects the p-values for the {n} comparisons '
+                 'of this list, the intervals are not corrected')
+    return text + '):'
 
 
 def sources(board: pd.DataFrame, metrics: Sequence[str]) -> List[str]:
@@ -165,13 +181,36 @@ def sources(board: pd.DataFrame, metrics: Sequence[str]) -> List[str]:
     return out
 
 
+#: How a context row is named in the notes, by role.
+CONTEXT_ROLES = {'baseline': 'the baseline', 'upper_bound': 'the upper bound'}
+
+#: What a leaderboard of small CPU tasks can and cannot support (printed
+#: beside the tables of a suite with ``cpu_tasks = True``).
+CPU_SCOPE = ('Scope: these are small CPU tasks. Their leaderboards check '
+             'that the pipeline and each method work (sanity) and support '
+             'methodology studies (seed spread, checkpoint selection, '
+             'ablations); they are not a ranking of the methods for real '
+             'data (GTA5/SYNTHIA → Cityscapes), where the order may differ.')
+
+
+def context_note(board: pd.DataFrame) -> str:
+    """``'Rows in italics are context ...: the baseline Source only and
+    the upper bound Oracle.'``, naming only the context rows the table has
+    ('' without any)."""
+    named = [f'{CONTEXT_ROLES[r]} {t}'
+             for t, r in zip(board['title'], board['role'])
+             if r in CONTEXT_ROLES]
+    if not named:
+        return ''
+    return ('Rows in italics are context, not ranked with the adaptation '
+            'methods: ' + ' and '.join(named) + '.')
+
+
 def notes(board: pd.DataFrame) -> List[str]:
     out = []
-    roles = set(board['role'])
-    if roles & {'baseline', 'upper_bound'}:
-        out.append('Rows in italics are context, not adaptation methods: '
-                   'the source-only baseline and the oracle (trained on '
-                   'target labels, an upper bound).')
+    context = context_note(board)
+    if context:
+        out.append(context)
     kinds = set(','.join(board['peak_memory_kind'].dropna()).split(','))
     if kinds & {'gpu_allocated', 'host_rss_growth'}:
         out.append('Peak memory is what training adds: CUDA memory '
@@ -199,14 +238,35 @@ def _md_row(cells: Sequence[str]) -> str:
     return '| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |'
 
 
+#: Heading of the comparison lines when the caller gives none.
+COMPARISONS_HEADING = 'Differences between methods over seeds:'
+
+
 def markdown(title: str, board: pd.DataFrame, metrics: Sequence[str],
              classes: Sequence[str], comps: List[str],
-             footer: Sequence[str] = ()) -> str:
-    """The task's leaderboard as Markdown."""
+             footer: Sequence[str] = (),
+             comps_heading: str = COMPARISONS_HEADING,
+             scope: str = '') -> str:
+    """The task's leaderboard as Markdown.
+
+    Args:
+        title (str): Task title.
+        board (pd.DataFrame): :func:`~.report.leaderboard` output.
+        metrics (list[str]): Metric columns.
+        classes (list[str]): Per-class IoU columns.
+        comps (list[str]): :func:`comparison_lines`.
+        footer (list[str]): Lines after the notes (provenance).
+        comps_heading (str): What the comparison lines are
+            (:func:`comparison_note`).
+        scope (str): What the table can support (e.g. :data:`CPU_SCOPE`),
+            printed under its heading; nothing if empty.
+    """
     header, rows = main_table(board, metrics)
-    lines = [f'### {title}', '',
-             f'Target-domain {", ".join(metrics)} (%), mean ± std over '
-             'seeds.', '', _md_row(header),
+    lines = [f'### {title}', '']
+    if scope:
+        lines += [scope, '']
+    lines += [f'Target-domain {", ".join(metrics)} (%), mean ± std over '
+              'seeds.', '', _md_row(header),
              '|' + '|'.join([':---'] + ['---:'] * (len(header) - 1)) + '|']
     for (_, r), cells in zip(board.iterrows(), rows):
         if r['role'] != 'method':
@@ -218,7 +278,7 @@ def markdown(title: str, board: pd.DataFrame, metrics: Sequence[str],
                   '|' + '|'.join([':---'] + ['---:'] * len(classes)) + '|']
         lines += [_md_row(c) for c in crows]
     if comps:
-        lines += ['', 'Differences between methods over seeds:', '']
+        lines += ['', comps_heading, '']
         lines += [f'- {c}' for c in comps]
     src = sources(board, metrics)
     if src:
@@ -233,25 +293,56 @@ _TEX = {'&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
         '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
         '^': r'\textasciicircum{}', '\\': r'\textbackslash{}',
         '±': r'$\pm$', '→': r'$\rightarrow$', 'Δ': r'$\Delta$',
-        '–': '--', '†': r'$^\dagger$'}
+        '–': '--', '†': r'$^\dagger$', '‡': r'$^\ddagger$',
+        'τ': r'$\tau$', '×': r'$\times$', '−': r'$-$', '<': r'$<$',
+        '>': r'$>$', '↓': r'$\downarrow$', '✓': r'\checkmark{}'}
 
 
 def tex_escape(text: str) -> str:
     return ''.join(_TEX.get(ch, ch) for ch in str(text))
 
 
-def _tex_table(header, rows, roles, caption, label, align) -> List[str]:
+def ranked_marks(values: Sequence[float], roles: Sequence[str],
+                 digits: int = 1) -> List[str]:
+    """``'best'``, ``'second'`` or ``''`` per row: the highest and second
+    highest value as printed (rounded to ``digits``; equal printed values
+    share a mark) among the adaptation methods (role ``method``); context
+    rows and NaN are never marked, nor is anything with fewer than two
+    methods to compare."""
+    shown = [round(float(v), digits) if r == 'method' and not _nan(v)
+             else None for v, r in zip(values, roles)]
+    ranked = sorted({v for v in shown if v is not None}, reverse=True)
+    if sum(v is not None for v in shown) < 2:
+        return [''] * len(shown)
+    top = dict(zip(ranked[:2], ('best', 'second')))
+    return [top.get(v, '') if v is not None else '' for v in shown]
+
+
+#: How a ranked mark is typeset.
+TEX_MARKS = {'best': r'\textbf{{{}}}', 'second': r'\underline{{{}}}'}
+#: Caption sentence of a table with marks.
+TEX_MARKS_NOTE = ('Best adaptation method in bold, second best underlined '
+                  '(context rows are not ranked).')
+
+
+def _tex_table(header, rows, roles, caption, label, align,
+               marks=None) -> List[str]:
+    """A booktabs table; ``marks`` maps (row, column) to ``best`` /
+    ``second`` (:func:`ranked_marks`)."""
+    marks = marks or {}
     lines = [r'\begin{table}[t]', r'\centering', r'\small',
              rf'\caption{{{caption}}}', rf'\label{{{label}}}',
              rf'\begin{{tabular}}{{{align}}}', r'\toprule',
              ' & '.join(tex_escape(h) for h in header) + r' \\',
              r'\midrule']
     previous = None
-    for role, cells in zip(roles, rows):
+    for i, (role, cells) in enumerate(zip(roles, rows)):
         if previous is not None and role != previous:
             lines.append(r'\midrule')
         previous = role
-        cells = [tex_escape(c) for c in cells]
+        cells = [TEX_MARKS[marks[(i, j)]].format(tex_escape(c))
+                 if marks.get((i, j)) else tex_escape(c)
+                 for j, c in enumerate(cells)]
         if role != 'method':
             cells[0] = rf'\textit{{{cells[0]}}}'
         lines.append(' & '.join(cells) + r' \\')
@@ -259,28 +350,50 @@ def _tex_table(header, rows, roles, caption, label, align) -> List[str]:
     return lines
 
 
+def _column_marks(board: pd.DataFrame, columns: Dict[int, str]) -> Dict:
+    """Marks of the given table columns (index -> board column)."""
+    roles = list(board['role'])
+    out = {}
+    for j, key in columns.items():
+        for i, mark in enumerate(ranked_marks(list(board[key]), roles)):
+            if mark:
+                out[(i, j)] = mark
+    return out
+
+
 def latex(title: str, task: str, board: pd.DataFrame,
           metrics: Sequence[str], classes: Sequence[str],
-          comps: List[str]) -> str:
-    """The task's leaderboard as LaTeX tables (needs ``booktabs``)."""
+          comps: List[str], comps_heading: str = COMPARISONS_HEADING,
+          scope: str = '') -> str:
+    """The task's leaderboard as LaTeX tables (needs ``booktabs``): the
+    best adaptation method of every score column in bold, the second best
+    underlined; the comparisons and ``scope`` as comments."""
     roles = list(board['role'])
     header, rows = main_table(board, metrics)
     caption = (f'{tex_escape(title)}: target-domain '
                f'{tex_escape(", ".join(metrics))} (\\%), mean $\\pm$ std '
-               'over seeds. ' + tex_escape(' '.join(notes(board))))
+               'over seeds. ' + tex_escape(' '.join(
+                   notes(board) + [TEX_MARKS_NOTE])))
     lines = ['% generated by tools/benchmark.py from the result records',
              '% \\usepackage{booktabs}']
+    if scope:
+        lines.append(f'% {scope}')
     lines += _tex_table(header, rows, roles, caption, f'tab:{task}',
-                        'l' + 'r' * (len(header) - 1))
+                        'l' + 'r' * (len(header) - 1),
+                        _column_marks(board, {header.index(m): f'{m}_mean'
+                                              for m in metrics}))
     if classes:
         ch, crows = class_table(board, classes)
         lines += ['']
         lines += _tex_table(ch, crows, roles,
                             f'{tex_escape(title)}: per-class IoU (\\%), '
-                            'mean over seeds.', f'tab:{task}-classes',
-                            'l' + 'r' * len(classes))
+                            'mean over seeds. ' + TEX_MARKS_NOTE,
+                            f'tab:{task}-classes', 'l' + 'r' * len(classes),
+                            _column_marks(board, {
+                                j + 1: f'IoU.{c}'
+                                for j, c in enumerate(classes)}))
     if comps:
-        lines += ['', '% ' + '\n% '.join(comps)]
+        lines += ['', f'% {comps_heading}', '% ' + '\n% '.join(comps)]
     return '\n'.join(lines) + '\n'
 
 
@@ -313,22 +426,29 @@ img{max-width:100%;margin:1em 0}
 
 def html_page(title: str, board: pd.DataFrame, metrics: Sequence[str],
               classes: Sequence[str], comps: List[str],
-              images: Sequence[str] = (), footer: Sequence[str] = ()) -> str:
-    """A self-contained HTML page (inline CSS, PNGs as data URIs)."""
+              images: Sequence[str] = (), footer: Sequence[str] = (),
+              comps_heading: str = COMPARISONS_HEADING,
+              scope: str = '') -> str:
+    """A self-contained HTML page (inline CSS, PNGs as data URIs); the
+    arguments as for :func:`markdown`."""
     roles = list(board['role'])
     header, rows = main_table(board, metrics)
     parts = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8">',
              f'<title>{_html.escape(title)}</title>',
              f'<style>{_CSS}</style></head><body>',
-             f'<h1>{_html.escape(title)}</h1>',
-             f'<p>Target-domain {_html.escape(", ".join(metrics))} (%), '
-             'mean ± std over seeds.</p>', _html_table(header, rows, roles)]
+             f'<h1>{_html.escape(title)}</h1>']
+    if scope:
+        parts.append(f'<p class="note">{_html.escape(scope)}</p>')
+    parts += [f'<p>Target-domain {_html.escape(", ".join(metrics))} (%), '
+              'mean ± std over seeds.</p>', _html_table(header, rows, roles)]
     if classes:
         ch, crows = class_table(board, classes)
         parts += ['<h2>Per-class IoU (%)</h2>',
                   _html_table(ch, crows, roles)]
     if comps:
-        parts += ['<h2>Differences between methods</h2>', '<ul>'] + [
+        parts += ['<h2>Differences between methods</h2>',
+                  f'<p class="note">{_html.escape(comps_heading)}</p>',
+                  '<ul>'] + [
             f'<li>{_html.escape(c)}</li>' for c in comps] + ['</ul>']
     for path in images:
         if path and osp.isfile(path):

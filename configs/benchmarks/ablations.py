@@ -14,6 +14,7 @@ methods = ['source_only', 'self_training', 'clst', 'oracle']
 ablations = dict(method='clst', dir='configs/clst/ablations', task='mini')
 seeds = [0, 1, 2]
 device = 'cpu'
+cpu_tasks = True  # small CPU tasks: the reports say what they can support
 cpu_jobs = 2  # two runs at once, one core each
 report_name = 'ablations'
 # CLST against every other row (Welch's t-test over seeds); then the label

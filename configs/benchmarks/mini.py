@@ -16,6 +16,7 @@ methods = [
 ]
 seeds = [0, 1, 2]
 device = 'cpu'  # hide GPUs: mini numbers stay comparable across machines
+cpu_tasks = True  # small CPU tasks: the reports say what they can support
 # Two runs at once, one core each (torch's threads on 2 cores scale poorly
 # for this small model; --jobs overrides it).
 cpu_jobs = 2
