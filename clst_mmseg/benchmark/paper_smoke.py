@@ -282,10 +282,17 @@ def check_run(record: Optional[dict], probe: dict, test_probe: dict,
             problems.append(f'record metrics lack the subsets {missing} '
                             f'(have {sorted(metrics)})')
         classes = sorted(record.get('per_class_iou') or {})
-        if classes != sorted(CITYSCAPES_CLASSES):
-            problems.append(f'record per-class IoU has {len(classes)} '
-                            f'classes, expected the '
-                            f'{len(CITYSCAPES_CLASSES)} Cityscapes classes')
+        # the Cityscapes classes, or the subset a config trains (SYNTHIA
+        # scored as a 16-class model)
+        subset = (cfg['val_dataloader']['dataset'].get('metainfo')
+                  or {}).get('classes')
+        expected = subset or CITYSCAPES_CLASSES
+        if classes != sorted(expected):
+            problems.append(
+                f'record per-class IoU has {len(classes)} classes, expected '
+                f'the {len(expected)} ' +
+                ('classes of the config\'s val dataset' if subset else
+                 'Cityscapes classes'))
 
     # training batches
     train = probe.get('train') or {}

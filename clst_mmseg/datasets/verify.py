@@ -19,7 +19,8 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 from PIL import Image
 
-from .cityscapes_labels import IGNORE_INDEX
+from ..synthia_scoring import SYNTHIA_SCORING
+from .cityscapes_labels import CLASS_SUBSETS, IGNORE_INDEX
 
 MAX_PROBLEM_LINES = 20
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -277,6 +278,52 @@ def _heads(model_cfg: dict) -> Iterator[Tuple[str, dict]]:
                 yield f'{prefix}.{name}[{i}]', head
 
 
+def synthia_scoring_problems(cfg: Any) -> List[str]:
+    """Check a config's ``synthia_scoring`` against its classifier and
+    datasets (no data is read).
+
+    ``'train16'`` needs ``num_classes=16`` on every classifier and the 16
+    SYNTHIA classes (``CLASS_SUBSETS['mIoU16']``) as ``metainfo.classes`` of
+    every dataset; ``'subset19'`` needs 19-class classifiers and no dataset
+    restricted to fewer classes. A config without the key is not checked.
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        list[str]: One line per problem, naming the key.
+    """
+    scoring = cfg.get('synthia_scoring')
+    if scoring is None:
+        return []
+    if scoring not in SYNTHIA_SCORING:
+        return [f'synthia_scoring={scoring!r}: expected one of '
+                f'{sorted(SYNTHIA_SCORING)}']
+    want = SYNTHIA_SCORING[scoring]['num_classes']
+    want_classes = (list(CLASS_SUBSETS['mIoU16'])
+                    if scoring == 'train16' else None)
+    problems = []
+    for head_key, head in _heads(cfg.get('model') or {}):
+        if head.get('num_classes') != want:
+            problems.append(
+                f'{head_key}.num_classes={head.get("num_classes")} but '
+                f'synthia_scoring={scoring!r} trains {want} classes')
+    for loader in DATALOADERS:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg or not loader_cfg.get('dataset'):
+            continue
+        for key, leaf, _ in _leaf_datasets(loader_cfg['dataset'],
+                                           f'{loader}.dataset', True):
+            classes = (leaf.get('metainfo') or {}).get('classes')
+            classes = None if classes is None else list(classes)
+            if classes != want_classes:
+                problems.append(
+                    f'{key}.metainfo.classes={classes} but '
+                    f'synthia_scoring={scoring!r} expects '
+                    f'{want_classes or "the 19 Cityscapes classes (None)"}')
+    return problems
+
+
 def verify_config(cfg: Union[str, Any],
                   max_label_checks: Optional[int] = None) -> None:
     """Check every dataset a config reads and its model's class count.
@@ -286,7 +333,8 @@ def verify_config(cfg: Union[str, Any],
     keys), runs :func:`verify_dataset` on each folder dataset, and checks
     that every ``num_classes`` of ``model.decode_head`` / ``auxiliary_head``
     (or of ``model.segmentor``'s when the model wraps a segmentor) equals the
-    number of classes of each dataset.
+    number of classes of each dataset, and that a ``synthia_scoring`` key
+    agrees with both (:func:`synthia_scoring_problems`).
 
     Args:
         cfg (Config | str): mmengine Config or its file path.
@@ -321,6 +369,7 @@ def verify_config(cfg: Union[str, Any],
             if seen[cache_key].num_classes:
                 class_counts.append((key, seen[cache_key].num_classes))
 
+    problems += synthia_scoring_problems(cfg)
     model = cfg.get('model') or {}
     for head_key, head in _heads(model):
         n_head = head.get('num_classes')
