@@ -83,7 +83,8 @@ def test_complete_tree_passes_and_a_partial_one_names_what_to_download(
     assert ('[train_dataloader.dataset.source] GTA5 (Playing for Data) part '
             '01 (00000-00002): 1 of 3 images missing (00001)') in problems
     gta = next(p for p in problems if 'part 01' in p)
-    assert gta.fix.startswith('download 01_images.zip from https://download.'
+    assert gta.fix.startswith('download 01_images.zip, 01_labels.zip from '
+                              'https://download.'
                               'visinf.tu-darmstadt.de/data/from_games/')
     assert gta.fix.endswith('then python tools/convert_datasets/gta.py '
                             'data/gta')

@@ -196,6 +196,11 @@ def test_verify_good_roots(tmp_path, tools, gta_root):
     assert any('GTA5 (Playing for Data) part 01 (00001-02500): 2,498 of '
                '2,500 images missing (00003-02500)' in p
                for p in e.value.problems)
+    whole = next(p for p in e.value.problems if 'parts 02-10' in p)
+    assert whole == ('GTA5 (Playing for Data) parts 02-10 (02501-24966): '
+                     'all 22,466 images missing')
+    assert whole.fix.startswith('download 02_images.zip ... 10_images.zip '
+                                'and their labels archives from https://')
 
 
 def test_verify_missing_root_and_folder(tmp_path, gta_root):

@@ -209,7 +209,7 @@ def _weight_checks(runs: Sequence[RunSpec]) -> List[Check]:
                                   bad[f].fix))
             else:
                 rows.append(Check('weights', f, OK,
-                                  f'{os.path.getsize(f) / 2**20:,.0f} MiB, '
+                                  f'{os.path.getsize(f) / 2**20:,.1f} MiB, '
                                   'loads with weights_only=True'))
     return rows
 

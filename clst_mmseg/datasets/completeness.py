@@ -158,20 +158,44 @@ def _numbered(kind: str, facts: Dict, root: str, data_list: List[Dict],
         missing_img = []
     groups = facts.get('parts') or [dict(part=None, first=first,
                                          last=first + count - 1)]
+    name = fmt.replace('.png', '')
+    whole: List[Dict] = []  # consecutive parts with no image at all
+
+    def flush_whole():
+        if not whole:
+            return
+        a, b = whole[0], whole[-1]
+        n = sum(g['last'] - g['first'] + 1 for g in whole)
+        parts = (f'part {a["part"]}' if a is b else
+                 f'parts {a["part"]}-{b["part"]}')
+        archives = facts['archives'][0].format(part=a['part']) + (
+            '' if a is b else ' ... ' +
+            facts['archives'][0].format(part=b['part']))
+        problems.append(Problem(
+            f'{facts["title"]} {parts} ({name.format(a["first"])}-'
+            f'{name.format(b["last"])}): all {n:,} images missing',
+            fix_download(facts, root, [f'{archives} and their labels '
+                                       'archives'])))
+        whole.clear()
+
     for group in groups:
         span = range(group['first'], group['last'] + 1)
         imgs = [i for i in missing_img if i in span]
         lbls = [i for i in missing_lbl if i in span]
+        if group['part'] and len(imgs) == len(span):
+            whole.append(group)
+            continue
+        flush_whole()
         if not imgs and not lbls:
             continue
-        where = (f'part {group["part"]} ({fmt.format(group["first"])[:-4]}'
-                 f'-{fmt.format(group["last"])[:-4]})' if group['part']
+        where = (f'part {group["part"]} ({name.format(group["first"])}'
+                 f'-{name.format(group["last"])})' if group['part']
                  else f'{facts["title"]}')
         what, archives = [], []
         if imgs:
             what.append(f'{len(imgs):,} of {len(span):,} images missing '
                         f'({_ranges(imgs, fmt)})')
-            archives.append(facts['archives'][0])
+            archives += facts['archives']
         if lbls:
             what.append(f'{len(lbls):,} official label(s) missing '
                         f'({_ranges(lbls, fmt)})')
@@ -180,7 +204,8 @@ def _numbered(kind: str, facts: Dict, root: str, data_list: List[Dict],
             archives = [a.format(part=group['part']) for a in archives]
         problems.append(Problem(
             f'{facts["title"]} {where}: ' + '; '.join(what),
-            fix_download(facts, root, sorted(set(archives)))))
+            fix_download(facts, root, list(dict.fromkeys(archives)))))
+    flush_whole()
     return problems, notes
 
 
