@@ -72,7 +72,7 @@ setup(
     py_modules=['clst_mmseg_mmcv_lite'],
     cmdclass=_cmdclass(),
     package_data={'clst_mmseg': ['datasets/*.csv', 'benchmark/*.csv',
-                               'benchmark/*.json']},
+                               'benchmark/*.json', 'datasets/*.yaml']},
     python_requires='>=3.10,<3.13',
     install_requires=[
         'torch>=2.6,<2.15',

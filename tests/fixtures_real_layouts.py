@@ -155,3 +155,51 @@ def make_cityscapes(root: str) -> Fixture:
                                      name + '_gtFine_labelTrainIds.png'),
                             _map(label, CS_ID_TO_TRAIN))
     return fx
+
+
+def make_fake_tree(root: str, weights: tuple = ()) -> Dict[str, Fixture]:
+    """A machine as the paper configs expect it, in miniature: ROOT/data/
+    {gta,synthia,cityscapes} with the tiny fixtures above in the official
+    layouts, labels converted, and ROOT/checkpoints/<name> for each name in
+    ``weights`` (a small state dict that loads with weights_only=True).
+    Run from ROOT, the configs' relative data and weights paths find them.
+
+    Returns:
+        dict[str, Fixture]: The three datasets.
+    """
+    import torch
+
+    from clst_mmseg.datasets.convert import convert_dataset
+    fixtures = dict(gta=make_gta(osp.join(root, 'data', 'gta')),
+                    synthia=make_synthia(osp.join(root, 'data', 'synthia')),
+                    cityscapes=make_cityscapes(
+                        osp.join(root, 'data', 'cityscapes')))
+    for name, fx in fixtures.items():
+        convert_dataset(name, fx.root)
+    for name in weights:
+        path = osp.join(root, 'checkpoints', name)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        torch.save({'state_dict': {'conv1.weight': torch.zeros(2, 3)}}, path)
+    return fixtures
+
+
+def scaled_facts(fixtures: Dict[str, Fixture]) -> dict:
+    """The official facts scaled down to a :func:`make_fake_tree`, so that
+    its datasets count as complete (a test-only way to a complete tree)."""
+    import copy
+
+    from clst_mmseg.datasets.completeness import load_official_facts
+    facts = copy.deepcopy(load_official_facts())
+    n_gta = len(fixtures['gta'].images)
+    facts['gta'].update(count=n_gta, first_index=0, image_size=[W, H],
+                        parts=[dict(part='01', first=0, last=n_gta - 1)])
+    facts['synthia'].update(count=len(fixtures['synthia'].images),
+                            first_index=0, image_size=[W, H])
+    facts['cityscapes']['image_size'] = [W, H]
+    splits = {}
+    for split, city, _ in CITYSCAPES_FILES:
+        cities = splits.setdefault(split, dict(count=0, cities={}))
+        cities['count'] += 1
+        cities['cities'][city] = cities['cities'].get(city, 0) + 1
+    facts['cityscapes']['splits'] = splits
+    return facts

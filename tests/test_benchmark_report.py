@@ -383,3 +383,33 @@ def test_record_paths_are_relative_to_the_repository(tmp_path):
                             'a=1'], ROOT)
     assert cmd == ['python', 'tools/train.py', 'configs/clst/mini.py',
                    '--cfg-options', 'a=1']
+
+
+def test_synthia_scoring_column_and_note():
+    """Rows scored differently (a 16-class model against 19-class subset
+    means) get a Scoring column and a note; one convention: a note only."""
+    recs = []
+    for rec, scoring in ((_rec('clst', 0, 50, 58, 90, 1), 'subset19'),
+                         (_rec('source_only', 0, 30, 35, 80, 1), 'subset19'),
+                         (_rec('self_training', 0, 45, 50, 85, 5),
+                          'train16')):
+        recs.append(dict(rec, resolved_config=dict(synthia_scoring=scoring)))
+    board = leaderboard(records_frame(recs), 'synthia2cs', METHODS)
+    assert dict(zip(board['method'], board['synthia_scoring'])) == dict(
+        clst='subset19', source_only='subset19', self_training='train16')
+    lines = markdown('S', board, ['mIoU16'], [], [], []).splitlines()
+    header = next(ln for ln in lines if ln.startswith('| Method'))
+    assert '| Scoring |' in header
+    assert '| Self-training | 1 | 45.0 | train16 | 4000 |' in ' '.join(
+        lines).replace('  ', ' ')
+    note = next(ln for ln in lines if ln.startswith('SYNTHIA scoring'))
+    assert 'column Scoring' in note and 'subset19: a 19-class model' in \
+        note and 'train16: a 16-class model' in note
+    one = leaderboard(records_frame(recs[:2]), 'synthia2cs', METHODS)
+    lines = markdown('S', one, ['mIoU16'], [], [], []).splitlines()
+    assert '| Scoring |' not in '\n'.join(lines)
+    assert any(ln.startswith('SYNTHIA scoring (every row): subset19')
+               for ln in lines)
+    gta = leaderboard(records_frame(RECORDS), 'synthia2cs', METHODS)
+    assert not any(ln.startswith('SYNTHIA scoring') for ln in markdown(
+        'S', gta, ['mIoU16'], [], [], []).splitlines())

@@ -69,6 +69,24 @@ def test_class_mix_mask_pastes_half_of_the_source_classes_whole():
     assert len(seen) > 1  # the draw is random
 
 
+def test_class_mix_mask_draws_the_ignore_label_as_released():
+    """vikolss/DACS trainUDA.py keeps 255 among the drawable classes (its
+    filter is commented out): 3 classes + 255 -> 2 of 4 drawn, 255 among
+    them in some draws; the DACS config asks for it."""
+    label = torch.tensor([[0, 0, 1, 1], [2, 2, 255, 255]])
+    seen = set()
+    for seed in range(30):
+        g = torch.Generator().manual_seed(seed)
+        mask = class_mix_masks(label[None], generator=g, draw_ignore=True)[0]
+        pasted = tuple(sorted(set(label[mask].tolist())))
+        assert len(pasted) == 2  # ceil(4 / 2): 255 counts as a class
+        seen.add(pasted)
+    assert any(255 in p for p in seen) and any(255 not in p for p in seen)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'dacs', 'gta2cs.py'))
+    assert cfg.model.classmix_draw_ignore is True
+    assert cfg.model.mix_augment.per_batch is True
+
+
 @pytest.mark.parametrize('classes, expected', [([4, 6, 9], 2), ([5], 1),
                                                ([], 0)])
 def test_class_mix_mask_rounds_half_up(classes, expected):

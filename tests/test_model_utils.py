@@ -99,3 +99,34 @@ def test_photometric_augment_blur_kernel_as_dacs(monkeypatch):
                                  blur_sigma=(1.0, 1.0))
     default(torch.zeros(1, 3, 512, 512))
     assert sizes == [(5, 5)]
+
+
+@pytest.mark.parametrize('per_batch', [False, True])
+def test_photometric_augment_per_batch_decision(monkeypatch, per_batch):
+    """DACS draws whether to jitter and whether to blur once per iteration
+    (trainUDA.py strong_parameters); per image otherwise. The factors and
+    the sigma stay per image either way."""
+    import clst_mmseg.models.utils.target_augment as ta
+    jittered, blurred, sigmas = [], [], []
+    monkeypatch.setattr(ta.TF, 'adjust_brightness',
+                        lambda img, f: jittered.append(f) or img)
+    monkeypatch.setattr(ta.TF, 'gaussian_blur',
+                        lambda img, k, s: blurred.append(1) or sigmas.append(
+                            s[0]) or img)
+    aug = PhotometricAugment(mean=[0.] * 3, std=[1.] * 3, jitter_prob=0.5,
+                             blur_prob=0.5, per_batch=per_batch)
+    counts = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        jittered.clear(), blurred.clear(), sigmas.clear()
+        aug(torch.zeros(4, 3, 8, 8))
+        counts.add((len(jittered), len(blurred)))
+        if len(sigmas) > 1:
+            assert len(set(sigmas)) == len(sigmas)  # drawn per image
+        if len(jittered) > 1:
+            assert len(set(jittered)) == len(jittered)
+    if per_batch:  # all four or none
+        assert {j for j, _ in counts} == {0, 4}
+        assert {b for _, b in counts} == {0, 4}
+    else:
+        assert {j for j, _ in counts} - {0, 4}

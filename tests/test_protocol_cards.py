@@ -10,6 +10,7 @@ import pytest
 from clst_mmseg.benchmark.identity import resolve_config
 from clst_mmseg.benchmark.protocol_cards import (ABSENT, CardError,
                                                  card_paths, check_card,
+                                                 config_task,
                                                  covered_configs, load_card,
                                                  rendered_docs, resolve_key)
 from clst_mmseg.benchmark.references import load_references, reference_keys
@@ -47,6 +48,46 @@ def test_declared_reference_keys_exist():
             continue
         key = resolve_config(path).get('reference_key', ABSENT)
         assert key in (ABSENT, None) or key in keys, (path, key)
+
+
+def test_rendered_numbers_are_those_of_each_configs_task():
+    """Every "published numbers" line of every rendered card names the
+    numbers of its config's own task in reference_numbers.csv (the CBST card
+    once paired its GTA5 configs with SYNTHIA numbers: the task was read
+    from the card's config names, cbst_gta2cs did not start with gta2cs)."""
+    refs = load_references()
+    for card in (load_card(p) for p in CARDS.values()):
+        text = rendered_docs(ROOT, refs)[osp.join(
+            'docs', 'protocols', card['file'].replace('.yaml', '.md'))]
+        for path in card['configs'].values():
+            task = config_task(path, set(refs['task'])) or osp.basename(
+                path).split('_')[0].replace('.py', '')
+            line = next(ln for ln in text.splitlines()
+                        if ln.startswith(f'- `{path}`'))
+            key = resolve_config(osp.join(ROOT, path)).get(
+                'reference_key', ABSENT)
+            if key in (ABSENT, None):
+                continue
+            rows = refs[(refs['task'] == task) & (refs['key'] == key)]
+            if rows.empty:
+                assert f'has no {task} number' in line, line
+                continue
+            for _, row in rows.iterrows():
+                assert f'{row["value"]:g} {row["metric"]}' in line, line
+            other = refs[(refs['task'] != task) & (refs['key'] == key)]
+            for _, row in other.iterrows():
+                assert f'{row["value"]:g} {row["metric"]}' not in line, line
+
+
+def test_cbst_card_numbers():
+    text = rendered_docs(ROOT, load_references())[osp.join(
+        'docs', 'protocols', 'cbst.md')]
+    assert ('- `configs/self_training_cb/gta2cs.py`: `cbst_crst` = 46.47 '
+            'mIoU19') in text
+    assert ('- `configs/self_training_global/gta2cs.py`: `st_global` = 41.5 '
+            'mIoU19') in text
+    assert ('- `configs/self_training_global/synthia2cs.py`: `st_global` = '
+            '32.2 mIoU16') in text
 
 
 def test_rendered_docs_are_up_to_date():

@@ -14,6 +14,7 @@ _SOURCES = {
     'amp_device_error': 'clst_mmseg.apis.amp',
     'apply_resume': 'clst_mmseg.apis.checkpoints',
     'check_fits': 'clst_mmseg.apis.checkpoints',
+    'check_run_inputs': 'clst_mmseg.apis.run_inputs',
     'check_work_dir': 'clst_mmseg.apis.errors',
     'close_distributed': 'clst_mmseg.apis.config',
     'config_amp_error': 'clst_mmseg.apis.amp',
@@ -22,6 +23,7 @@ _SOURCES = {
     'one_line_errors': 'clst_mmseg.apis.errors',
     'prepare_run': 'clst_mmseg.apis.config',
     'register_tool_hooks': 'clst_mmseg.apis.runner_hooks',
+    'run_input_problems': 'clst_mmseg.apis.run_inputs',
     'set_tool_threads': 'clst_mmseg.apis.threads',
 }
 

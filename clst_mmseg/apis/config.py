@@ -6,10 +6,9 @@ from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
-from clst_mmseg.datasets.verify import verify_config
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
 from .config_checks import check_config, merge_cfg_options
-from .pretrained_check import check_pretrained_weights
+from .run_inputs import check_run_inputs
 from .vis_backends import check_vis_backends, expand_vis_backends
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
@@ -103,18 +102,17 @@ def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     """Checks to run before building a runner, so that bad input fails with a
     one-line message before anything is trained or written: the model types
     the config names, out-of-range values and unknown model-part arguments
-    (see :func:`~.config_checks.check_config`), for a training (``train``)
-    its pretrained weights files (see :func:`check_pretrained_weights`), and
-    (unless ``verify`` is False) the data roots, labels and class counts
-    (see :func:`verify_config`)."""
+    (see :func:`~.config_checks.check_config`), then, in one report of
+    everything missing (see :func:`~.run_inputs.check_run_inputs`), for a
+    training (``train``) its pretrained weights files and (unless
+    ``verify`` is False) the data roots, completeness, labels and class
+    counts (see :func:`~clst_mmseg.datasets.verify.verify_config`)."""
     check_model_types(cfg)
     check_config(cfg)
     check_vis_backends(cfg)
     if train:  # testing loads a trained checkpoint instead
-        check_pretrained_weights(cfg)
         check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
-    if verify:
-        verify_config(cfg)
+    check_run_inputs(cfg, weights=train, data=verify)
 
 
 def close_distributed() -> None:

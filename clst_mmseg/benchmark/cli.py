@@ -10,6 +10,7 @@ from mmengine.config import DictAction
 
 from clst_mmseg.apis.os_errors import os_error_line
 from .execute_local import parse_gpus, run_local, slots_for
+from .preflight import failed, format_table, needs_preflight, preflight
 from .progress import Progress
 from .protocol_cards import protocol_summary
 from .run_one import plan_action
@@ -36,6 +37,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='list the runs and which are done; run nothing')
     p.add_argument('--report-only', action='store_true',
                    help='rebuild the tables and plots from stored records')
+    p.add_argument('--preflight', action='store_true',
+                   help='check what the runs to execute need (data '
+                   'complete and converted, class statistics, weights that '
+                   'load, GPU memory, disk) and exit: 0 if nothing fails. '
+                   'A real run of a suite that reads downloaded data or '
+                   'weights does this first and stops on a failure')
+    p.add_argument('--skip-preflight', action='store_true',
+                   help='execute without the pre-flight checks')
     p.add_argument('--only', nargs='+', action='extend', default=[],
                    metavar='PATTERN',
                    help='execute only runs matching a pattern (task, method,'
@@ -140,8 +149,8 @@ def _priors(store: ResultsStore, runs: Sequence[RunSpec]) -> Dict:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit status (0: every selected run is
     finished, 1: some failed, diverged, were interrupted or are still
-    executed by another process, 2: bad input or a results / work folder
-    that cannot be written)."""
+    executed by another process, 2: bad input, a failed pre-flight or a
+    results / work folder that cannot be written)."""
     args = parse_args(argv)
     try:
         suite = load_suite(args.suite, extra_overrides=args.cfg_options,
@@ -165,8 +174,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (SuiteError, ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    store = ResultsStore(suite.results_dir, readonly=args.dry_run)
+    store = ResultsStore(suite.results_dir,
+                         readonly=args.dry_run or args.preflight)
     folder = osp.join(suite.work_dir, 'submitit')
+
+    if args.preflight:
+        return run_preflight(suite, runs, store, args, gpus)
 
     if args.dry_run:  # reads only: works on a read-only results folder
         print(describe_plan(suite, runs, store, args.retrain,
@@ -177,19 +190,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
             print()
             print(describe_submission(todo, params, folder))
+        todo = [r for r in runs if plan_action(
+            store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
+        if needs_preflight(todo):
+            print(f'these runs read downloaded data or weights: check them '
+                  f'with tools/benchmark.py {suite.path} --preflight')
         return 0
 
     status = 0
     if not args.report_only:
+        plan = {r.run_id: plan_action(store, r, args.retrain,
+                                      args.retry_diverged)[0]
+                for r in runs}
+        todo = [r for r in runs if plan[r.run_id] not in _IDLE]
+        if not args.skip_preflight and needs_preflight(todo):
+            rows = preflight(suite, todo, args.executor, gpus)
+            print(format_table(rows), flush=True)
+            if failed(rows):
+                print('error: pre-flight failed; nothing was executed '
+                      '(--skip-preflight runs anyway)', file=sys.stderr)
+                return 2
         try:
             check_folders(suite, runs, store)
         except OSError as e:
             print(f'error: {os_error_line(e)}', file=sys.stderr)
             return 2
-        plan = {r.run_id: plan_action(store, r, args.retrain,
-                                      args.retry_diverged)[0]
-                for r in runs}
-        todo = [r for r in runs if plan[r.run_id] not in _IDLE]
         progress = Progress(runs, len(slots), _priors(store, runs))
         for r in runs:
             progress.state[r.run_id] = dict(
@@ -237,6 +262,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {os_error_line(e)}', file=sys.stderr)
         return 1
     return status
+
+
+def run_preflight(suite, runs: Sequence[RunSpec], store: ResultsStore,
+                  args: argparse.Namespace,
+                  gpus: Optional[List[str]]) -> int:
+    """``--preflight``: the table of the runs that would execute; 2 if a
+    check failed, else 0."""
+    todo = [r for r in runs if plan_action(
+        store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
+    print(f'suite {suite.path}: {len(todo)} of {len(runs)} selected run(s) '
+          f'to execute ({args.executor})')
+    rows = preflight(suite, todo, args.executor, gpus)
+    print(format_table(rows))
+    return 2 if failed(rows) else 0
 
 
 def check_folders(suite, runs: Sequence[RunSpec],

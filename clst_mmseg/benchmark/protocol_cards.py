@@ -193,6 +193,23 @@ def _project_cell(card: Dict, fact: Dict) -> str:
     return '; '.join(f'{name}: {_fmt(v)}' for name, v in values.items())
 
 
+def config_task(path: str, tasks) -> Optional[str]:
+    """The task a config file trains: its file name is the task key, or the
+    task key and a variant (``configs/<method>/<task>[_<variant>].py``).
+
+    Args:
+        path (str): Config path.
+        tasks (Iterable[str]): Known task keys.
+
+    Returns:
+        str | None: The longest task key the file stem is or starts with
+        (followed by ``_``), None if none.
+    """
+    stem = osp.splitext(osp.basename(path))[0]
+    hits = [t for t in tasks if stem == t or stem.startswith(t + '_')]
+    return max(hits, key=len) if hits else None
+
+
 def reference_lines(card: Dict, refs, root: str = '.') -> List[str]:
     """The published numbers of the variants the card's configs declare."""
     out = []
@@ -206,7 +223,9 @@ def reference_lines(card: Dict, refs, root: str = '.') -> List[str]:
         if key is None:
             out.append(f'- `{path}`: no published number for this variant')
             continue
-        task = 'gta2cs' if name.startswith('gta2cs') else 'synthia2cs'
+        task = config_task(path, set(refs['task']))
+        if task is None:  # a task without published numbers
+            task = osp.splitext(osp.basename(path))[0].split('_')[0]
         hits = [(m, lookup(refs, task, m, key))
                 for m in ('mIoU19', 'mIoU16', 'mIoU13')]
         hits = [(m, h) for m, h in hits if h]

@@ -75,7 +75,8 @@ def records_frame(records: Sequence[Dict]) -> pd.DataFrame:
         resolved = rec.get('resolved_config') or {}
         row.update(reference_declared='reference_key' in resolved,
                    reference_key=resolved.get('reference_key'),
-                   init=(rec.get('init') or {}).get('summary'))
+                   init=(rec.get('init') or {}).get('summary'),
+                   synthia_scoring=resolved.get('synthia_scoring'))
         row.update(best_val_values(rec))
         for key, value in (rec.get('metrics') or {}).items():
             row[key] = np.nan if value is None else float(value)
@@ -136,7 +137,9 @@ def leaderboard(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
         ``IoU.<class>`` (mean over seeds); ``iterations``, ``device``,
         ``device_hours`` (per run), ``device_hours_total``,
         ``peak_memory_mb`` (max), ``peak_memory_kind``,
-        ``oracle_selection``, ``init`` (the initialisation the runs used).
+        ``oracle_selection``, ``init`` (the initialisation the runs used),
+        ``synthia_scoring`` (the configs' SYNTHIA scoring convention; empty
+        on other tasks).
 
         ``<m>_delta`` is the protocol-matched figure minus the paper where
         there is one, else the headline (last iterate) minus the paper.
@@ -201,7 +204,10 @@ def leaderboard(frame: pd.DataFrame, task: str, methods: Sequence[Dict],
                 sorted(runs['peak_memory_kind'].dropna().unique())),
             oracle_selection=bool(runs['oracle_selection'].any()),
             init=', '.join(sorted(runs['init'].dropna().unique()))
-            if 'init' in runs else '')
+            if 'init' in runs else '',
+            synthia_scoring=', '.join(sorted(
+                runs['synthia_scoring'].dropna().unique()))
+            if 'synthia_scoring' in runs else '')
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -56,6 +56,10 @@ DEFAULTS: Dict[str, Any] = dict(
     task_titles={},
     method_titles={},
     slurm={},  # submitit AutoExecutor parameters
+    # GPU memory (GiB) of each device a run gets, for the pre-flight:
+    # None queries the local GPUs (nvidia-smi); under Slurm the request
+    # does not say it, so set it to what the partition's GPUs have
+    gpu_memory_gib=None,
     train_script=None,  # None: <repo>/tools/train.py
     test_script=None,  # None: <repo>/tools/test.py
     references=None,  # None: clst_mmseg/benchmark/reference_numbers.csv
@@ -325,6 +329,11 @@ def load_suite(path: str,
     if not isinstance(opts['gpus_per_run'], int) or opts['gpus_per_run'] < 1:
         _fail(path, f'gpus_per_run must be an int >= 1, got '
               f'{opts["gpus_per_run"]!r}')
+    mem = opts['gpu_memory_gib']
+    if mem is not None and (isinstance(mem, bool) or
+                            not isinstance(mem, (int, float)) or mem <= 0):
+        _fail(path, f'gpu_memory_gib must be a number > 0 (GiB) or None, '
+              f'got {mem!r}')
     for key in ('task_titles', 'method_titles', 'slurm', 'task_overrides',
                 'method_overrides'):
         if not isinstance(opts[key], dict):

@@ -10,6 +10,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
 
+from ..synthia_scoring import SYNTHIA_SCORING
 from .significance import format_ci, format_p
 
 DASH = '–'
@@ -78,6 +79,15 @@ def _inits(board: pd.DataFrame) -> List[str]:
     return sorted({i for i in board['init'] if isinstance(i, str) and i})
 
 
+def _scorings(board: pd.DataFrame) -> List[str]:
+    """The SYNTHIA scoring conventions of a board's rows
+    (:mod:`clst_mmseg.synthia_scoring`)."""
+    if 'synthia_scoring' not in board:
+        return []
+    return sorted({s for s in board['synthia_scoring']
+                   if isinstance(s, str) and s})
+
+
 def main_table(board: pd.DataFrame,
                metrics: Sequence[str]) -> Tuple[List[str], List[List[str]]]:
     """Header and text cells of the main leaderboard table.
@@ -98,6 +108,9 @@ def main_table(board: pd.DataFrame,
     with_init = len(_inits(board)) > 1
     if with_init:
         header.append('Init')
+    with_scoring = len(_scorings(board)) > 1
+    if with_scoring:
+        header.append('Scoring')
     header += ['Iterations', f'{unit}-h/run', 'Peak memory']
     rows = []
     for _, r in board.iterrows():
@@ -116,6 +129,8 @@ def main_table(board: pd.DataFrame,
                 cells += [paper, fmt_num(r[f'{m}_delta'], sign=True)]
         if with_init:
             cells.append(r['init'] or DASH)
+        if with_scoring:
+            cells.append(r['synthia_scoring'] or DASH)
         cells += [
             DASH if _nan(r['iterations']) else str(int(r['iterations'])),
             _hours(r['device_hours']),
@@ -231,6 +246,13 @@ def notes(board: pd.DataFrame) -> List[str]:
     inits = _inits(board)
     if len(inits) == 1:
         out.append(f'Initialisation (every row): {inits[0]}.')
+    scorings = _scorings(board)
+    if scorings:
+        where = ('every row' if len(scorings) == 1 else
+                 'column Scoring, as each paper scored')
+        out.append(f'SYNTHIA scoring ({where}): ' + '; '.join(
+            f'{s}: {SYNTHIA_SCORING[s]["text"]}' if s in SYNTHIA_SCORING
+            else s for s in scorings) + '.')
     return out
 
 

@@ -5,6 +5,15 @@ Cityscapes trainIds, 255 = ignore) written next to them.
 Conversion is idempotent: an output that exists and is not older than its
 input is skipped, and outputs are written to a temporary file first and then
 renamed, so an interrupted run never leaves a truncated label behind.
+
+Some GTA5 labels do not have their image's size. The official loaders
+resize image and label independently to one size when they load them
+(AdaptSegNet's and DACS's ``gta5_dataset.py``: ``image.resize(size,
+BICUBIC)``, ``label.resize(size, NEAREST)``; ADVENT's ``base_dataset.py``
+the same; DAFormer's mmseg 0.x ``Resize`` rescales the label to the image's
+target scale on its own), so a label that differs is stretched over its
+image. The GTA5 converter does that once: the trainId label is resized to
+its image's size, nearest neighbour, and the converter lists each one.
 """
 import argparse
 import os
@@ -24,6 +33,8 @@ from .synthia_labels import synthia_id_to_train_id_lut
 
 TRAIN_ID_SUFFIX = '_labelTrainIds.png'
 CONVERTED, SKIPPED = 'converted', 'skipped'
+#: Prefix of the result of a label resized to its image's size.
+RESIZED = 'resized: '
 
 
 def apply_lut(ids: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -99,6 +110,9 @@ class LabelSource:
         recursive (bool): Whether to search sub-folders.
         reader (callable): path -> id image.
         lut (callable): () -> uint8 id->trainId table.
+        image_of (callable, optional): official label path -> its image;
+            given, a label whose size differs from its image's is resized
+            to it (nearest neighbour).
     """
     label_dir: str
     src_suffix: str
@@ -106,11 +120,20 @@ class LabelSource:
     recursive: bool
     reader: Callable[[str], np.ndarray]
     lut: Callable[[], np.ndarray]
+    image_of: Optional[Callable[[str], str]] = None
+
+
+def gta_image_of(label: str) -> str:
+    """GTA5's image of an official label: ``labels/00001.png`` ->
+    ``images/00001.png``."""
+    root = osp.dirname(osp.dirname(label))
+    return osp.join(root, 'images', osp.basename(label))
 
 
 LABEL_SOURCES: Dict[str, LabelSource] = {
     'gta': LabelSource('labels', '.png', TRAIN_ID_SUFFIX, False,
-                       read_label_ids, label_id_to_train_id_lut),
+                       read_label_ids, label_id_to_train_id_lut,
+                       gta_image_of),
     'synthia': LabelSource('GT/LABELS', '.png', TRAIN_ID_SUFFIX, False,
                            read_synthia_ids, synthia_id_to_train_id_lut),
     'cityscapes': LabelSource('gtFine', '_gtFine_labelIds.png',
@@ -173,33 +196,49 @@ def convert_label_file(task: Tuple[str, str, str, bool]) -> str:
             picklable so that it runs in worker processes.
 
     Returns:
-        str: 'converted', 'skipped' or '<src>: <error>' on failure.
+        str: 'converted', 'skipped', 'resized: <src>: label WxH -> image
+        WxH' (converted and resized to its image's size) or '<src>:
+        <error>' on failure.
     """
     dataset, src, dst, force = task
     if not force and is_up_to_date(src, dst):
         return SKIPPED
+    source = LABEL_SOURCES[dataset]
+    status = CONVERTED
     try:
-        ids = LABEL_SOURCES[dataset].reader(src)
-        train_ids = apply_lut(ids, _lut(dataset))
+        ids = source.reader(src)
+        out = Image.fromarray(apply_lut(ids, _lut(dataset)))
+        image = source.image_of(src) if source.image_of else None
+        if image is not None and osp.isfile(image):
+            with Image.open(image) as img:
+                size = img.size
+            if size != out.size:
+                status = (f'{RESIZED}{src}: label {out.size[0]}x'
+                          f'{out.size[1]} -> image {size[0]}x{size[1]}')
+                out = out.resize(size, Image.NEAREST)
         tmp = f'{dst}.tmp-{os.getpid()}'
-        Image.fromarray(train_ids).save(tmp, format='PNG')
+        out.save(tmp, format='PNG')
         os.replace(tmp, dst)
     except Exception as e:  # reported in the summary; other files go on
         msg = str(e)
         return msg if msg.startswith(src) else f'{src}: {msg}'
-    return CONVERTED
+    return status
 
 
 @dataclass
 class ConversionSummary:
-    """Counts of one conversion run."""
+    """Counts of one conversion run (``resized``: converted labels resized
+    to their image's size, one line each)."""
     converted: int = 0
     skipped: int = 0
     failed: List[str] = field(default_factory=list)
+    resized: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f'converted {self.converted}, skipped {self.skipped} '
-                f'(up to date), failed {len(self.failed)}')
+                f'(up to date), failed {len(self.failed)}' +
+                (f'; {len(self.resized)} of the converted resized to their '
+                 'image\'s size' if self.resized else ''))
 
 
 def convert_dataset(dataset: str,
@@ -228,6 +267,9 @@ def convert_dataset(dataset: str,
     for r in results:
         if r == CONVERTED:
             summary.converted += 1
+        elif r.startswith(RESIZED):
+            summary.converted += 1
+            summary.resized.append(r[len(RESIZED):])
         elif r == SKIPPED:
             summary.skipped += 1
         else:
@@ -268,6 +310,16 @@ def conversion_cli(dataset: str,
         return 1
     print(f'\n{dataset} labels in {args.data_root}: {summary} '
           f'in {time.time() - start:.1f} s')
+    if summary.resized:
+        print(f'{len(summary.resized)} label(s) did not have their image\'s '
+              'size and were resized to it (nearest neighbour), as the '
+              'official loaders do when they load them (AdaptSegNet, ADVENT, '
+              'DACS: image and label resized to one size; DAFormer: the '
+              'label rescaled to the image\'s scale):')
+        for line in summary.resized[:20]:
+            print(f'  resized: {line}')
+        if len(summary.resized) > 20:
+            print(f'  ... and {len(summary.resized) - 20} more')
     for line in summary.failed[:20]:
         print(f'  failed: {line}')
     if len(summary.failed) > 20:

@@ -9,13 +9,22 @@
 _base_ = [
     '../_base_/models/deeplabv2_r101_advent.py',
     '../_base_/datasets/synthia2cs_adaptsegnet.py',
+    '../_base_/datasets/synthia16_classes.py',
     '../_base_/uda/advent.py', '../_base_/schedules/uda_40k.py',
     '../_base_/default_runtime.py'
 ]
 # no published number for joint training
 reference_key = None
+# from the reference code: a 16-class model. The ADVENT authors point to
+# valeoai/DADA for SYNTHIA (ADVENT issue #12), whose SYNTHIA -> Cityscapes
+# AdvEnt config (dada/scripts/configs_s2c/advent.yml) trains and tests with
+# config.py NUM_CLASSES = 16, the SYNTHIA loader's 16 ids and
+# cityscapes_list/info16class.json (terrain, truck, train -> 255).
+synthia_scoring = 'train16'
 model = dict(
-    segmentor={{_base_.segmentor}},
+    segmentor=dict(
+        _base_.segmentor,
+        decode_head=dict(_base_.segmentor.decode_head, num_classes=16)),
     data_preprocessor={{_base_.data_preprocessor}},
     # the layer3 classifier: ResNet-101 layer3 has 1024 channels
     auxiliary_head=dict(in_channels=1024))
@@ -34,3 +43,11 @@ train_cfg = dict(val_interval=2000)
 # the trajectory points (label-free criteria, docs/model_selection.md) are
 # those snapshots: 40000 / 2000
 trajectory_points = 20
+# the 16-class label set on every dataset (see synthia16_classes.py)
+train_dataloader = dict(
+    dataset=dict(
+        source=dict(metainfo=dict(classes={{_base_.synthia16_classes}})),
+        target=dict(metainfo=dict(classes={{_base_.synthia16_classes}}))))
+val_dataloader = dict(
+    dataset=dict(metainfo=dict(classes={{_base_.synthia16_classes}})))
+test_dataloader = val_dataloader

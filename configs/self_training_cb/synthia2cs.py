@@ -8,15 +8,25 @@
 # those listed in gta2cs.py.
 _base_ = [
     '../_base_/models/deeplabv2_r101_cbst.py',
-    '../_base_/datasets/synthia2cs.py', '../_base_/uda/cbst.py',
+    '../_base_/datasets/synthia2cs.py',
+    '../_base_/datasets/synthia16_classes.py', '../_base_/uda/cbst.py',
     '../_base_/schedules/uda_40k.py', '../_base_/default_runtime.py'
 ]
+# from the reference code: a 16-class model, trained and scored without
+# terrain, truck and train (CBST README SYNTHIA command --model
+# cityscapes_rna-a1_cls16_s8, evaluate.py --dataset cityscapes16; yzou2/CRST
+# dataset/helpers/labels_cityscapes_synthia.py maps those three to 255 in
+# the Cityscapes ground truth; the authors in yzou2/CBST issue #7: 16
+# classes in training and testing, mIoU13 from the same model)
+synthia_scoring = 'train16'
 # the published number of the variant this config runs: the CBST README's
 # SYNTHIA CBST (42.5 mIoU16; ResNet-38: the PyTorch release has no SYNTHIA
 # number)
 reference_key = 'cbst'
 model = dict(
-    segmentor={{_base_.segmentor}},
+    segmentor=dict(
+        _base_.segmentor,
+        decode_head=dict(_base_.segmentor.decode_head, num_classes=16)),
     data_preprocessor={{_base_.data_preprocessor}},
     # CBST README, SYNTHIA command: --num-round 6, --init-tgt-port 0.2 (the
     # step 0.05 and the maximum 0.5 are solve_AO.py's defaults): portions
@@ -28,23 +38,27 @@ model = dict(
 cbst_crop = (512, 1024)
 train_dataloader = dict(
     dataset=dict(
-        source=dict(pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations'),
-            dict(type='RandomResize', scale=(1280, 760),
-                 ratio_range=(0.5, 1.5), keep_ratio=True),
-            dict(type='RecordedRandomCrop', crop_size=cbst_crop),
-            dict(type='RandomFlip', prob=0.5),
-            dict(type='PackSegInputs'),
-        ]),
-        target=dict(pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='RandomResize', scale=(2048, 1024),
-                 ratio_range=(0.5, 1.5), keep_ratio=True),
-            dict(type='RecordedRandomCrop', crop_size=cbst_crop),
-            dict(type='RandomFlip', prob=0.5),
-            dict(type='PackUDAInputs'),
-        ])))
+        source=dict(
+            metainfo=dict(classes={{_base_.synthia16_classes}}),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations'),
+                dict(type='RandomResize', scale=(1280, 760),
+                     ratio_range=(0.5, 1.5), keep_ratio=True),
+                dict(type='RecordedRandomCrop', crop_size=cbst_crop),
+                dict(type='RandomFlip', prob=0.5),
+                dict(type='PackSegInputs'),
+            ]),
+        target=dict(
+            metainfo=dict(classes={{_base_.synthia16_classes}}),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='RandomResize', scale=(2048, 1024),
+                     ratio_range=(0.5, 1.5), keep_ratio=True),
+                dict(type='RecordedRandomCrop', crop_size=cbst_crop),
+                dict(type='RandomFlip', prob=0.5),
+                dict(type='PackUDAInputs'),
+            ])))
 custom_hooks = _base_.common_custom_hooks + [
     dict(
         type='CBSTRoundHook',
@@ -71,5 +85,8 @@ cbst_eval_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-val_dataloader = dict(dataset=dict(pipeline=cbst_eval_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        metainfo=dict(classes={{_base_.synthia16_classes}}),
+        pipeline=cbst_eval_pipeline))
 test_dataloader = val_dataloader

@@ -2,8 +2,10 @@
 """Convert GTA5 labels (Cityscapes label ids, DATA_ROOT/labels/*.png) to
 Cityscapes trainIds: writes DATA_ROOT/labels/<name>_labelTrainIds.png.
 
-Images whose size differs from their label (a known GTA5 issue) are not
-touched here; tools/verify_dataset.py reports them.
+A label whose size differs from its image's (some GTA5 frames) is resized
+to the image's size, nearest neighbour, as the official loaders do when they
+load the pair (clst_mmseg/datasets/convert.py says which); the converter
+lists every such label.
 
 Usage: python tools/convert_datasets/gta.py DATA_ROOT [--nproc N] [--force]
 """

@@ -115,6 +115,9 @@ class DACS(UDASegmentor):
         mix_augment (dict, optional): Arguments of
             :class:`PhotometricAugment` for the mixed batch; None turns it
             off.
+        classmix_draw_ignore (bool): Whether the ignore label is one of the
+            classes ClassMix can draw (see :func:`class_mix_masks`).
+            Defaults to False.
         data_preprocessor (dict, optional): Config of the preprocessor.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -125,6 +128,7 @@ class DACS(UDASegmentor):
                  pseudo_threshold: float = 0.968,
                  mix_loss_weight: float = 1.0,
                  mix_augment: Optional[dict] = dict(),
+                 classmix_draw_ignore: bool = False,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         super().__init__(segmentor, data_preprocessor, init_cfg)
@@ -133,6 +137,7 @@ class DACS(UDASegmentor):
                              f'{pseudo_threshold}')
         self.pseudo_threshold = float(pseudo_threshold)
         self.mix_loss_weight = float(mix_loss_weight)
+        self.classmix_draw_ignore = bool(classmix_draw_ignore)
         self.teacher = EMATeacher(self.segmentor, alpha)
         self.mix_augment = None
         if mix_augment is not None:
@@ -185,7 +190,8 @@ class DACS(UDASegmentor):
         pl_labels, pl_weight = self.pseudo_labels(target_inputs)
         src_labels = torch.stack(
             [s.gt_sem_seg.data[0] for s in data_samples]).long()
-        masks = class_mix_masks(src_labels)
+        masks = class_mix_masks(src_labels,
+                                draw_ignore=self.classmix_draw_ignore)
         # diagnostics: the teacher's labels where they enter the mixed loss
         self.record_pseudo_labels(pl_labels.masked_fill(masks, 255),
                                   target_data_samples)

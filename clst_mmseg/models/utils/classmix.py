@@ -9,19 +9,26 @@ from torch import Tensor
 
 def class_mix_masks(labels: Tensor,
                     ignore_index: int = 255,
-                    generator: Optional[torch.Generator] = None) -> Tensor:
+                    generator: Optional[torch.Generator] = None,
+                    draw_ignore: bool = False) -> Tensor:
     """Per-image ClassMix masks from source labels.
 
-    For each image, of the ``n`` classes present in its label map (the
-    ignore index is never a candidate) ``ceil(n / 2)`` are drawn without
-    replacement, as in DACS's ``(n + n % 2) / 2``; the mask is True on every
-    pixel of a drawn class. Draws from ``generator`` or torch's global
-    generator (saved and restored by ``RNGStateHook``).
+    For each image, of the ``n`` classes present in its label map
+    ``ceil(n / 2)`` are drawn without replacement, as in DACS's
+    ``(n + n % 2) / 2``; the mask is True on every pixel of a drawn class.
+    The released DACS code keeps the ignore index among the ``n`` (its
+    filter ``classes[classes != ignore_label]`` is commented out in
+    trainUDA.py): ``draw_ignore=True`` does the same, so ignored source
+    pixels can be pasted (their mixed label stays ignored). Draws from
+    ``generator`` or torch's global generator (saved and restored by
+    ``RNGStateHook``).
 
     Args:
         labels (Tensor): Source labels, (N, H, W) or (N, 1, H, W), integer.
-        ignore_index (int): Label that is never pasted. Defaults to 255.
+        ignore_index (int): The ignore label. Defaults to 255.
         generator (torch.Generator, optional): Random generator.
+        draw_ignore (bool): Whether ``ignore_index`` counts as a class that
+            can be drawn. Defaults to False.
 
     Returns:
         Tensor: Masks, (N, H, W), bool; True where the source is pasted.
@@ -34,7 +41,8 @@ def class_mix_masks(labels: Tensor,
     masks = []
     for label in labels:
         classes = torch.unique(label)
-        classes = classes[classes != ignore_index]
+        if not draw_ignore:
+            classes = classes[classes != ignore_index]
         n = classes.numel()
         order = torch.randperm(n, generator=generator)
         chosen = classes[order[:(n + n % 2) // 2].to(classes.device)]

@@ -9,8 +9,14 @@ from torch import Tensor
 
 
 class PhotometricAugment:
-    """Random colour jitter and Gaussian blur applied per image to a batch
-    that the data preprocessor has already normalised.
+    """Random colour jitter and Gaussian blur of a batch that the data
+    preprocessor has already normalised.
+
+    Whether an image is jittered and whether it is blurred is drawn per
+    image, or once for the whole batch with ``per_batch=True`` (as DACS's
+    trainUDA.py draws ``strong_parameters["ColorJitter"]`` and
+    ``["GaussianBlur"]`` once per iteration); the jitter factors and the
+    blur sigma are always drawn per image.
 
     Draws from torch's global generator (seeded by mmengine, saved and
     restored by ``RNGStateHook``).
@@ -31,6 +37,8 @@ class PhotometricAugment:
             of the image side, rounded to an odd size as DACS's
             ``gaussian_blur`` does (0.1 there). None: ``2 * round(2 sigma)
             + 1``. Defaults to None.
+        per_batch (bool): One jitter and one blur decision for the whole
+            batch instead of one per image. Defaults to False.
     """
 
     def __init__(self,
@@ -41,7 +49,8 @@ class PhotometricAugment:
                  jitter_hue: Optional[float] = None,
                  blur_prob: float = 0.5,
                  blur_sigma: Sequence[float] = (0.15, 1.15),
-                 blur_kernel_ratio: Optional[float] = None) -> None:
+                 blur_kernel_ratio: Optional[float] = None,
+                 per_batch: bool = False) -> None:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.jitter_prob = jitter_prob
@@ -57,6 +66,7 @@ class PhotometricAugment:
             raise ValueError('PhotometricAugment: blur_kernel_ratio must be '
                              f'in (0, 1], got {blur_kernel_ratio}')
         self.blur_kernel_ratio = blur_kernel_ratio
+        self.per_batch = bool(per_batch)
 
     def _kernel_size(self, side: int, sigma: float) -> int:
         """Odd blur kernel size for an image side."""
@@ -75,14 +85,21 @@ class PhotometricAugment:
         images = ((inputs * std + mean) / 255.).clamp(0, 1)
         out = []
         s = self.jitter_strength
+        if self.per_batch:
+            jitter = float(torch.rand(())) < self.jitter_prob
+            blur = float(torch.rand(())) < self.blur_prob
         for img in images:
-            if float(torch.rand(())) < self.jitter_prob:
+            if not self.per_batch:
+                jitter = float(torch.rand(())) < self.jitter_prob
+            if jitter:
                 img = TF.adjust_brightness(img, self._uniform(1 - s, 1 + s))
                 img = TF.adjust_contrast(img, self._uniform(1 - s, 1 + s))
                 img = TF.adjust_saturation(img, self._uniform(1 - s, 1 + s))
                 img = TF.adjust_hue(
                     img, self._uniform(-self.jitter_hue, self.jitter_hue))
-            if float(torch.rand(())) < self.blur_prob:
+            if not self.per_batch:
+                blur = float(torch.rand(())) < self.blur_prob
+            if blur:
                 sigma = self._uniform(*self.blur_sigma)
                 kx = self._kernel_size(img.shape[-1], sigma)
                 ky = self._kernel_size(img.shape[-2], sigma)

@@ -19,9 +19,11 @@ model = dict(
         feat_channels=128,  # = projection_head.out_channels
         # assumed: the usual InfoNCE temperature
         temperature=0.1,
-        # from the paper: class centroids (means of the pixel embeddings);
-        # target centroids are the anchors, the source centroid of the same
-        # class the positive, the other source centroids the negatives.
+        # from the paper: class centroids (means of the pixel embeddings)
+        # contrasted across domains; assumed (the paper does not state
+        # them): target centroids are the anchors, the source centroid of
+        # the same class the positive, the other source centroids the
+        # negatives.
         # Design (ours): anchors and candidates are the CURRENT batch's
         # centroids, both with their full gradient, so the term trains the
         # features like a plain InfoNCE. An earlier version used smoothed
@@ -41,8 +43,9 @@ model = dict(
         detach_source=False),
     # assumed: weight of the contrastive term
     cl_weight=0.1,
-    # from the paper: target centroids from the pseudo-labels (here the
-    # ensemble's arg-max); the ablations switch to online predictions
+    # assumed (the paper does not state which target labels the centroids
+    # use): target centroids from the pseudo-labels, here the ensemble's
+    # arg-max; the ablations switch to online predictions
     cl_target_labels='ensemble',
     # assumed: every pixel with an ensemble label, not only confident ones
     # (a centroid InfoNCE over confident target pixels only was inert in

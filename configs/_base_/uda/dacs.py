@@ -17,7 +17,15 @@ model = dict(
     # contrast, saturation and hue all 0.25 (hue: up to a quarter of the hue
     # circle); Gaussian blur with p=0.5, sigma 0.15-1.15, kernel ~10% of
     # the image side (gaussian_blur). Assumed: a fixed brightness-contrast-
-    # saturation-hue order (kornia's ColorJitter shuffles it).
+    # saturation-hue order (kornia's ColorJitter shuffles it). From the
+    # released code: whether to jitter and whether to blur is drawn once
+    # per iteration for the whole batch (strong_parameters), the jitter
+    # factors and the sigma per image.
     mix_augment=dict(
         jitter_prob=0.8, jitter_strength=0.25, jitter_hue=0.25,
-        blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1))
+        blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1,
+        per_batch=True),
+    # from the released code (trainUDA.py: the filter
+    # classes[classes != ignore_label] is commented out): the ignore label
+    # is one of the source classes ClassMix can draw
+    classmix_draw_ignore=True)
