@@ -38,10 +38,11 @@ def test_submission_description(tmp_path):
         mem='32GB', partition='gpu')
     text = describe_submission(suite.runs, params, str(tmp_path / 'sub'))
     lines = text.splitlines()
-    assert lines[0] == ('Slurm job array of 4 job(s), one run per job '
+    assert lines[0] == ('Slurm job array of 4 job(s), one run per job, '
+                        'each named after its run id once submitted '
                         f'(submitit folder {tmp_path / "sub"}):')
     assert lines[1].startswith(f'  [0] {suite.runs[0].run_id}  '
-                               '(mini/source_only/s0, 1 GPU(s)')
+                               '(mini/source_only/s0, CPU, work dir')
     assert lines[4].startswith(f'  [3] {suite.runs[3].run_id}')
     for flag in ('#SBATCH --array=0-3%3', '#SBATCH --gpus-per-node=2',
                  '#SBATCH --partition=gpu', '#SBATCH --time=60',

@@ -116,11 +116,12 @@ def describe_submission(runs: Sequence[RunSpec], params: Dict,
     """
     from submitit.slurm.slurm import _make_sbatch_string
     n = len(runs)
-    lines = [f'Slurm job array of {n} job(s), one run per job '
-             f'(submitit folder {folder}):']
+    lines = [f'Slurm job array of {n} job(s), one run per job, each named '
+             f'after its run id once submitted (submitit folder {folder}):']
     for i, r in enumerate(runs):
-        lines.append(f'  [{i}] {r.run_id}  ({r.label}, {r.gpus_per_run} '
-                     f'GPU(s), work dir {r.work_dir})')
+        devices = 'CPU' if r.device == 'cpu' else f'{r.gpus_per_run} GPU(s)'
+        lines.append(f'  [{i}] {r.run_id}  ({r.label}, {devices}, work dir '
+                     f'{r.work_dir})')
     if n:
         command = ' '.join([shlex.quote(sys.executable),
                             '-u -m submitit.core._submit',
