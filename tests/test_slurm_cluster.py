@@ -10,7 +10,8 @@ runs again in the same invocation and resumes at iteration 6; the
 cancelled run resumes at iteration 6 when the suite is run again. Both
 records then hold what a local run of the same suite records (metrics,
 per-class IoU, curves, trajectory), and the progress lines follow Slurm's
-states. One scenario (module fixture), several tests that read it.
+states. The local reference run executes while the Slurm jobs are held.
+One scenario (module fixture), several tests that read it.
 """
 import json
 import os
@@ -22,10 +23,13 @@ import time
 import pytest
 
 from clst_mmseg.benchmark.store import ResultsStore
+from clst_mmseg.benchmark.suite import load_suite
 from conftest import ROOT
 from support.slurm_cluster import slurm_cluster  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.slow
+# one cluster and one scenario: under pytest-xdist keep them on one worker
+# (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('slurm_cluster')]
 
 #: The iteration after which the jobs are held, cancelled and requeued.
 HOLD_AT = 6
@@ -112,19 +116,11 @@ def scenario(slurm_cluster, mini_data_dir, tmp_path_factory):  # noqa: F811
                CLST_TEST_GATE_DIR=str(gate),
                PYTHONPATH=os.pathsep.join(
                    [ROOT, osp.join(ROOT, 'tests', 'support')]))
-    timing = {}
-    started = time.monotonic()
-    local = subprocess.run(_benchmark(suite, tmp, 'local', 'local'),
-                           cwd=ROOT, env=env, text=True,
-                           capture_output=True, timeout=TIMEOUT_S)
-    assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-3000:]
-    timing['local'] = time.monotonic() - started
-
-    started = time.monotonic()
-    run_ids = {r['method']: r['run_id'] for r in ResultsStore(
-        str(tmp / 'local' / 'results')).records('mini')}
+    run_ids = {r.method: r.run_id for r in load_suite(suite).runs}
     for run_id in run_ids.values():
         (gate / f'{run_id}.hold').write_text('')
+    timing = {}
+    started = time.monotonic()
     log1 = tmp / 'slurm1.out'
     with open(log1, 'w') as out:
         first = subprocess.Popen(_benchmark(suite, tmp, 'slurm', 'slurm'),
@@ -134,6 +130,18 @@ def scenario(slurm_cluster, mini_data_dir, tmp_path_factory):  # noqa: F811
         _until('both jobs held at their checkpoint', lambda: all(
             (gate / f'{r}.held').exists() for r in run_ids.values()))
         held = _queue(cluster)
+        timing['slurm until held'] = time.monotonic() - started
+        # the reference, while the held jobs leave the CPUs idle
+        local_started = time.monotonic()
+        local_env = {k: v for k, v in env.items()
+                     if k != 'CLST_TEST_GATE_DIR'}
+        local = subprocess.run(_benchmark(suite, tmp, 'local', 'local'),
+                               cwd=ROOT, env=local_env, text=True,
+                               capture_output=True, timeout=TIMEOUT_S)
+        assert local.returncode == 0, (local.stdout[-2000:] +
+                                       local.stderr[-3000:])
+        timing['local run'] = time.monotonic() - local_started
+        started = time.monotonic()
         cancelled = held[run_ids[CANCELLED]][0]
         requeued = held[run_ids[REQUEUED]][0]
         cluster.command('scancel', cancelled)
@@ -156,14 +164,15 @@ def scenario(slurm_cluster, mini_data_dir, tmp_path_factory):  # noqa: F811
     finally:
         if first.poll() is None:
             first.kill()
-    timing['slurm'] = time.monotonic() - started
+    timing['slurm after cancel/requeue'] = time.monotonic() - started
 
     started = time.monotonic()
     second = subprocess.run(_benchmark(suite, tmp, 'slurm', 'slurm'),
                             cwd=ROOT, env=env, text=True,
                             capture_output=True, timeout=TIMEOUT_S)
-    timing['slurm_again'] = time.monotonic() - started
-    print(f'Slurm scenario wall times (s): {timing}')
+    timing['slurm again'] = time.monotonic() - started
+    print('Slurm scenario wall times: ' + ', '.join(
+        f'{k} {v:.0f} s' for k, v in timing.items()))
     return dict(
         tmp=tmp, run_ids=run_ids, held=held, waiting=waiting,
         cancelled=cancelled, requeued=requeued,
