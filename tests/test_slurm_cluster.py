@@ -26,6 +26,7 @@ from clst_mmseg.benchmark.store import ResultsStore
 from clst_mmseg.benchmark.suite import load_suite
 from conftest import ROOT
 from support.slurm_cluster import slurm_cluster  # noqa: F401 (fixture)
+from test_benchmark_e2e import FAST as E2E_FAST
 
 # one cluster and one scenario: under pytest-xdist keep them on one worker
 # (--dist loadgroup)
@@ -33,16 +34,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('slurm_cluster')]
 
 #: The iteration after which the jobs are held, cancelled and requeued.
 HOLD_AT = 6
-#: A few iterations; a checkpoint every 2, validation (and a trajectory
-#: point) every 4, on 8 val images.
-FAST = {
-    'train_cfg.max_iters': 8, 'train_cfg.val_interval': 4,
-    'param_scheduler.0.end': 8, 'default_hooks.checkpoint.interval': 2,
-    'default_hooks.logger.interval': 1, 'trajectory_points': 2,
-    'train_dataloader.batch_size': 2, '+val_dataloader.dataset.indices': 8,
-    'val_dataloader.batch_size': 8, '+test_dataloader.dataset.indices': 8,
-    'test_dataloader.batch_size': 8,
-}
+#: The end-to-end test's short runs at 8 iterations: a checkpoint every 2,
+#: validation (and a trajectory point) every 4, on 8 val images.
+FAST = {**E2E_FAST, 'train_cfg.max_iters': 8, 'train_cfg.val_interval': 4,
+        'param_scheduler.0.end': 8, 'trajectory_points': 2}
 METHODS = ('source_only', 'clst')
 CANCELLED, REQUEUED = 'source_only', 'clst'
 #: Record keys that differ between two executions of one run (when, where,
