@@ -73,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    default='local', help='where runs execute')
     p.add_argument('--slurm-cluster', choices=['slurm', 'local', 'debug'],
                    default='slurm', help=argparse.SUPPRESS)
+    p.add_argument('--poll-s', type=float, default=30.0, metavar='S',
+                   help='slurm: seconds between two looks at the jobs\' '
+                   'states (default: 30)')
     p.add_argument('--no-wait', action='store_true',
                    help='slurm: submit and exit (report later with '
                    '--report-only)')
@@ -232,18 +235,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      cpu_jobs=suite.options['cpu_jobs'],
                                      retry_diverged=args.retry_diverged)
             else:
-                from .execute_slurm import submit, wait
+                from .execute_slurm import (local_states, name_jobs,
+                                            submit, wait)
                 jobs = submit(todo, params, folder, args.slurm_cluster,
                               args.retrain, args.retry_diverged)
+                slurm = args.slurm_cluster == 'slurm'
+                unnamed = name_jobs(jobs, todo) if slurm else []
                 for job, r in zip(jobs, todo):
-                    print(f'submitted {r.label} as job {job.job_id}')
+                    print(f'submitted {r.label} as job {job.job_id}' +
+                          (f' (name {r.run_id})' if slurm else ''))
+                for line in unnamed:
+                    print(f'warning: not named after its run: {line}',
+                          file=sys.stderr)
                 if args.no_wait:
                     print('submitted; build the tables later with '
                           f'tools/benchmark.py {suite.path} --report-only')
                     return 0
                 outcomes = wait(jobs, todo, progress,
-                                poll_s=1 if args.slurm_cluster != 'slurm'
-                                else 30)
+                                poll_s=args.poll_s if slurm else 1,
+                                states=None if slurm else local_states)
         except KeyboardInterrupt:
             print('interrupted', file=sys.stderr)
             return 130

@@ -8,7 +8,7 @@ import threading
 from typing import List, Optional, Sequence
 
 from ..apis.threads import cpu_threads
-from .progress import Progress
+from .progress import Progress, outcome_note
 from .run_one import STOP, Outcome, execute
 from .spec import RunSpec
 
@@ -117,14 +117,8 @@ def run_local(runs: Sequence[RunSpec],
                 out = Outcome(spec.run_id, spec.label, 'failed', dict(
                     reason=dict(kind='benchmark_error',
                                 message=f'{type(e).__name__}: {e}')))
-            note = ''
-            if out.state == 'finished':
-                m = out.record.get('metrics') or {}
-                note = ', '.join(f'{k} {v:.2f}' for k, v in m.items()
-                                 if k.startswith('mIoU') and v is not None)
-            elif out.record and out.record.get('reason'):
-                note = out.record['reason']['message']
-            progress.set(spec, out.state, note)
+            progress.set(spec, out.state,
+                         outcome_note(out.state, out.record))
             return out
         finally:
             free.put(slot)

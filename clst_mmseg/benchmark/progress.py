@@ -1,5 +1,6 @@
 """A progress view of the whole run matrix: done / running / failed /
-remaining with an ETA, one line per event and a task x method x seed grid."""
+queued / remaining with an ETA, one line per event and a task x method x
+seed grid."""
 import sys
 import threading
 import time
@@ -9,8 +10,20 @@ from typing import Dict, List, Optional, Sequence, TextIO
 from .spec import RunSpec
 
 #: Cell text of each state in the grid.
-CELLS = dict(pending='.', running='RUN', finished='ok', reused='ok*',
-             failed='FAIL', interrupted='INT', busy='busy')
+CELLS = dict(pending='.', queued='PEND', running='RUN', finished='ok',
+             reused='ok*', failed='FAIL', interrupted='INT', busy='busy')
+
+
+def outcome_note(state: str, record: Optional[Dict]) -> str:
+    """What a run's progress line says after it ended: its mIoUs when
+    finished, else the reason its record gives."""
+    if state == 'finished':
+        metrics = (record or {}).get('metrics') or {}
+        return ', '.join(f'{k} {v:.2f}' for k, v in metrics.items()
+                         if k.startswith('mIoU') and v is not None)
+    if record and record.get('reason'):
+        return record['reason']['message']
+    return ''
 
 
 def _hms(seconds: Optional[float]) -> str:
@@ -25,7 +38,8 @@ class Progress:
 
     Args:
         runs (list[RunSpec]): The runs to execute.
-        slots (int): How many run at once (for the ETA).
+        slots (int): How many run at once (for the ETA; the Slurm executor
+            raises it to the most jobs it saw running at once).
         priors (dict): ``(task, method)`` -> seconds per run known from
             earlier records (for the ETA before anything finished here).
         out (TextIO): Where to print. Defaults to stdout.
@@ -63,7 +77,7 @@ class Progress:
         total = 0.0
         for r in self.runs:
             s = self.state[r.run_id]
-            if s not in ('pending', 'running'):
+            if s not in ('pending', 'queued', 'running'):
                 continue
             est = self._estimate(r)
             if est is None:
@@ -79,21 +93,32 @@ class Progress:
         done = c['finished'] + c['reused']
         interrupted = (f'{c["interrupted"]} interrupted, '
                        if c['interrupted'] else '')
+        queued = f'{c["queued"]} queued, ' if c['queued'] else ''
         return (f'[{done}/{len(self.runs)} done'
                 f'{" (%d reused)" % c["reused"] if c["reused"] else ""}, '
                 f'{c["running"]} running, {c["failed"]} failed, '
-                f'{interrupted}{c["pending"]} remaining'
+                f'{interrupted}{queued}{c["pending"]} remaining'
                 f'{", %d elsewhere" % c["busy"] if c["busy"] else ""}, '
                 f'ETA {_hms(self.eta_s())}]')
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def set(self, run: RunSpec, state: str, note: str = '') -> None:
-        """Record a state change and print a line about it."""
+    def set(self, run: RunSpec, state: str, note: str = '',
+            elapsed_s: Optional[float] = None) -> None:
+        """Record a state change and print a line about it.
+
+        Args:
+            run (RunSpec): The run.
+            state (str): Its new state (a key of :data:`CELLS`).
+            note (str): Said after the state.
+            elapsed_s (float, optional): For ``running``: how long it has
+                run already (a Slurm job seen running for the first time).
+        """
         with self._lock:
             if state == 'running':
-                self.started[run.run_id] = time.monotonic()
+                self.started[run.run_id] = time.monotonic() - (elapsed_s
+                                                               or 0.0)
             elif state == 'finished' and run.run_id in self.started:
                 self.took[(run.task, run.method)].append(
                     time.monotonic() - self.started[run.run_id])
@@ -122,6 +147,6 @@ class Progress:
             for m in methods:
                 lines.append(f'{m:<{width}}  ' + ' '.join(
                     f'{cell.get((m, s), ""):<5}' for s in seeds))
-        lines.append('(ok* reused, RUN running, FAIL failed, INT '
-                     'interrupted, . to do)')
+        lines.append('(ok* reused, RUN running, PEND queued (Slurm), FAIL '
+                     'failed, INT interrupted, . to do)')
         return '\n'.join(lines)

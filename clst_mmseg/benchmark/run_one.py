@@ -283,15 +283,23 @@ def _run_child(cmd: List[str], log_path: str, env: Dict[str, str],
 
 def _verify_config(spec: RunSpec) -> Optional[bool]:
     """Whether the config the training dumped into its work dir hashes to
-    the run's config hash (None if it dumped none or it does not load)."""
+    the run's config hash, but for the ``resume`` and ``load_from`` that
+    ``--resume`` sets (None if it dumped none or it does not load)."""
     from .identity import config_hash, resolve_config
     dumped = osp.join(spec.work_dir, osp.basename(spec.config))
     if not osp.isfile(dumped):
         return None
     try:
-        return config_hash(resolve_config(dumped)) == spec.config_hash
+        cfg = resolve_config(dumped)
     except Exception:
         return None
+    if cfg.get('resume'):  # --resume set them: the checkpoint it continued
+        resolved = spec.resolved_config or {}
+        for key in ('resume', 'load_from'):
+            cfg.pop(key, None)
+            if key in resolved:
+                cfg[key] = resolved[key]
+    return config_hash(cfg) == spec.config_hash
 
 
 def _read(path: str) -> str:
