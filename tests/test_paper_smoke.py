@@ -337,8 +337,9 @@ def test_smoke_tool_runs_the_daformer_network(tmp_path):
         'model = dict(segmentor={{_base_.segmentor}}, '
         'data_preprocessor={{_base_.data_preprocessor}})\n')
     suite = tmp_path / 'suite.py'
+    defaults = osp.join(ROOT, 'configs', 'benchmarks', '_base_', 'default.py')
     suite.write_text(
-        f"_base_ = [{osp.join(ROOT, 'configs', 'benchmarks', '_base_', 'default.py')!r}]\n"  # noqa: E501
+        f'_base_ = [{defaults!r}]\n'
         "tasks = ['gta2cs']\n"
         "methods = [dict(name='source_only_daformer', reference=None, "
         f"config={str(config.parent / '{task}.py')!r})]\n"
