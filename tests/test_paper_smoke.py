@@ -1,9 +1,10 @@
 """The paper-scale smoke: random data in the official layouts, the config
 changes it makes (data roots, sizes scaled from the config's own, the
 probe hook), the checks of a run's record and probe (each problem by its
-line), and, slow, ``tools/smoke_paper_scale.py`` end to end for CLST at a
-reduced size."""
+line), and, slow, ``tools/smoke_paper_scale.py`` end to end for CLST and for
+the DAFormer network (MiT-B5) at a reduced size."""
 import copy
+import json
 import os
 import os.path as osp
 import subprocess
@@ -317,3 +318,49 @@ def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
     assert probe['val']['samples'] == [dict(pred=[64, 64],
                                             label=[64, 64])] * 3
     assert 'mIoU' in probe['val']['metrics']
+
+
+@pytest.mark.slow
+def test_smoke_tool_runs_the_daformer_network(tmp_path):
+    """MiT-B5 + DAFormer head (configs/_base_/models/daformer_mitb5.py) in
+    a source-only config on GTA5 -> Cityscapes with DACS's 512x512 crops,
+    through a one-method suite, at 1/16 of every size: random init (its
+    weights file is absent), the stride-4 output the head reads."""
+    base = osp.join(ROOT, 'configs', '_base_')
+    config = tmp_path / 'daformer_source_only' / 'gta2cs.py'
+    config.parent.mkdir()
+    config.write_text(
+        '_base_ = [' + ', '.join(repr(osp.join(base, p)) for p in (
+            'models/daformer_mitb5.py', 'datasets/gta2cs_dacs.py',
+            'uda/source_only.py', 'schedules/uda_40k.py',
+            'default_runtime.py')) + ']\n'
+        'model = dict(segmentor={{_base_.segmentor}}, '
+        'data_preprocessor={{_base_.data_preprocessor}})\n')
+    suite = tmp_path / 'suite.py'
+    defaults = osp.join(ROOT, 'configs', 'benchmarks', '_base_', 'default.py')
+    suite.write_text(
+        f'_base_ = [{defaults!r}]\n'
+        "tasks = ['gta2cs']\n"
+        "methods = [dict(name='source_only_daformer', reference=None, "
+        f"config={str(config.parent / '{task}.py')!r})]\n"
+        'seeds = [0]\n')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, 'tools/smoke_paper_scale.py', '--suite', str(suite),
+         '--images', '2', '--scale', '0.0625', '--device', 'cpu',
+         '--work-dir', str(tmp_path / 'work')],
+        cwd=ROOT, env=env, text=True, capture_output=True, timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    lines = out.stdout.splitlines()
+    row = next(ln for ln in lines if ln.startswith('gta2cs'))
+    # crops 512x512 / 16; evaluation at the 64x128 labels
+    assert row.split()[:2] == ['gta2cs', 'source_only_daformer']
+    assert row.endswith('ok') and '32x32' in row and '64x128' in row
+    assert any('32x32->8x8' in ln for ln in lines
+               if ln.startswith('network output grids'))
+    record = next((tmp_path / 'work' / 'results' / 'gta2cs' /
+                   'records').glob('*.json'))
+    entries = json.loads(record.read_text())['init']['entries']
+    ckpt = 'checkpoints/mit_b5_mmseg.pth'
+    assert [(e['checkpoint'], e['loaded']) for e in entries] == [
+        (ckpt, osp.isfile(osp.join(ROOT, ckpt)))]

@@ -6,8 +6,8 @@ What runs is the paper suite (``configs/benchmarks/paper.py``) with seed 0
 through the benchmark's own path (``tools/train.py`` then ``tools/test.py``
 as subprocesses, one record per run), each config unchanged except that its
 datasets read the random data and a probe hook (``SmokeProbeHook``) writes
-what the run did: DeepLabV2-ResNet-101, the configs' crops and resize
-scales, CLST's ensemble grid, evaluation at the label resolution the config
+what the run did: the configs' network (DeepLabV2-ResNet-101, MiT-B5 +
+DAFormer head), crops and resize scales, CLST's ensemble grid, evaluation at the label resolution the config
 asks for. Checked per run: the record (finished, iterations, the task's
 class subsets, the 19 classes), batch shapes against the config's crops,
 source labels against their images, the ensemble grid against the
@@ -76,8 +76,9 @@ def parse_args(argv=None):
                         help='data, configs, runs and records '
                         '(default: %(default)s)')
     parser.add_argument('--keep-checkpoints', action='store_true',
-                        help='keep each run\'s checkpoint (ResNet-101 with '
-                        'optimizer state: ~0.3-0.5 GB each)')
+                        help='keep each run\'s checkpoint (with optimizer '
+                        'state: ResNet-101 ~0.3-0.5 GB, MiT-B5 with AdamW '
+                        '~1 GB, more with a teacher)')
     parser.add_argument('--json', help='also write the rows to this file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},

@@ -1,6 +1,6 @@
 from .. import compat  # noqa: F401  (applied on import, before mmseg)
 from .data_preprocessors import UDADataPreProcessor
-from .decode_heads import DeepLabV2Head
+from .decode_heads import DAFormerHead, DeepLabV2Head
 from .discriminators import FCDiscriminator
 from .heads import ProjectionHead
 from .losses import CentroidContrastiveLoss
@@ -8,7 +8,7 @@ from .pretrained_init import PretrainedIfAvailable
 from .segmentors import UDASegmentor
 
 __all__ = [
-    'UDADataPreProcessor', 'DeepLabV2Head', 'PretrainedIfAvailable',
-    'UDASegmentor', 'FCDiscriminator', 'ProjectionHead',
-    'CentroidContrastiveLoss'
+    'UDADataPreProcessor', 'DAFormerHead', 'DeepLabV2Head',
+    'PretrainedIfAvailable', 'UDASegmentor', 'FCDiscriminator',
+    'ProjectionHead', 'CentroidContrastiveLoss'
 ]

@@ -54,8 +54,9 @@ class SmokeProbeHook(Hook):
       one; the first from the start of training), the (h, w) of the source
       images, source labels, target images and the target frames before any
       crop (original size times the resize factor); ``output_grids``: the
-      resolution of the feature the decode head reads, per network input
-      size seen (the backbone's own forward); ``ensemble``: image count and
+      resolution of the (first) feature the decode head reads, per network
+      input size seen (the backbone's own forward; a multi-level head such
+      as DAFormer's outputs at its first level's resolution); ``ensemble``: image count and
       grid of a ``TemporalEnsembleHook``'s memory; ``peak_bytes`` /
       ``peak_kind``: CUDA ``max_memory_allocated`` during training, or on
       the CPU the growth of the resident set size from the start of training
