@@ -46,7 +46,8 @@ def test_runs_are_recorded_then_reused(tmp_path, fake_calls, capsys):
                if r['method'] == 'clst' and r['seed'] == 1)
     assert rec['status'] == 'finished' and rec['reason'] is None
     assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 51.0, 'mIoU16': 50.0}
-    assert rec['per_class_iou'] == {'road': 61.0, 'pole': None, 'car': 41.0}
+    assert rec['per_class_iou'] == {'road': 61.0, 'pole': None, 'car': 41.0,
+                                    'sky': 48.0, 'bus': 54.0}
     assert rec['iterations'] == 4 and rec['max_iters'] == 4
     assert rec['curve'] == [{'step': 2, 'mIoU': 53.0},
                             {'step': 4, 'mIoU': 55.0}]
@@ -379,7 +380,8 @@ def test_metrics_come_from_the_training_validation(tmp_path, fake_calls):
         selection='last iterate', oracle_selection=False,
         evaluated_by='training (validation)')
     assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 41.0, 'mIoU16': 40.0}
-    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0}
+    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0,
+                                    'sky': 38.0, 'bus': 44.0}
     assert rec['test_time_s'] is None and 'test' not in rec['commands']
     train_cmd = rec['commands']['train']
     i = train_cmd.index('--val-metrics-dir')

@@ -13,10 +13,13 @@ the lock follows the training process itself (its file descriptor is
 inherited), dies with it, and a second benchmark process on the same folder
 skips a run that is being executed.
 
-Every record read is validated against ``record_schema.json``. An invalid
-one (truncated, ``{}``, wrong types, a run id that is not its file name) is
-reported in one line and moved, under its run's lock, to
-``<task>/invalid_records/<run_id>.<UTC time>.json`` (never deleted); its run
+Every record read is validated against ``record_schema.json`` and by
+meaning (:func:`~.schema.meaning_problem`). An invalid one (truncated,
+``{}``, wrong types, a run id that is not its file name or not made of its
+own task, method, config hash and seed, a metric out of range or that is
+not the mean of its classes' IoU) is reported in one line and moved, under
+its run's lock, to ``<task>/invalid_records/<run_id>.<UTC time>.json``
+(never deleted), the problem beside it in ``<same name>.reason``; its run
 then counts as not run. A read-only store (``--dry-run``) only reports it.
 Records are readable by the group and others as the umask allows (not
 ``mkstemp``'s 0600).
@@ -40,6 +43,8 @@ SCHEMA = 1
 STATUSES = ('running', 'finished', 'failed', 'interrupted')
 #: Where invalid records are moved, inside ``<results_dir>/<task>/``.
 INVALID_DIR = 'invalid_records'
+#: Beside a moved record: why it was invalid (one line).
+REASON_SUFFIX = '.reason'
 
 
 def _umask() -> int:
@@ -228,6 +233,9 @@ class ResultsStore:
                             f'{osp.basename(path)[:-5]}.{stamp}.json')
             os.makedirs(osp.dirname(dest), exist_ok=True)
             os.replace(path, dest)
+            with contextlib.suppress(OSError):  # the move is what counts
+                with open(dest[:-len('.json')] + REASON_SUFFIX, 'w') as f:
+                    f.write(problem + '\n')
             self._report(path, f'{head}; moved to {_display(dest)}; its run '
                          'is planned again')
         except OSError as e:
@@ -237,6 +245,29 @@ class ResultsStore:
             if lock is not None:
                 lock.release()
         return None
+
+    def set_aside(self, task: str, run_id: str) -> List[Tuple[str, str]]:
+        """A run's records that were moved to ``invalid_records/``, oldest
+        first.
+
+        Returns:
+            list[tuple]: ``(path relative to the task folder, why)``.
+        """
+        folder = osp.join(self.root, task, INVALID_DIR)
+        names = sorted(n for n in (os.listdir(folder) if osp.isdir(folder)
+                                   else [])
+                       if n.startswith(f'{run_id}.') and n.endswith('.json')
+                       and n[len(run_id) + 1:-len('.json')].count('.') == 1)
+        out = []
+        for name in names:
+            try:
+                with open(osp.join(folder, name[:-len('.json')] +
+                                   REASON_SUFFIX)) as f:
+                    why = f.read().strip()
+            except OSError:
+                why = 'invalid'
+            out.append((f'{INVALID_DIR}/{name}', why))
+        return out
 
     def _report(self, path: str, text: str) -> None:
         if path not in self._reported:
