@@ -238,21 +238,42 @@ def test_disk_full_while_writing_a_record(tmp_path, fake_calls,
     assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=1']
     rec = _records(tmp_path)[run.run_id]
     assert rec['status'] == 'finished'
-    assert rec['attempts'][0]['reason']['kind'] == 'lost'
+    # the attempt whose record was never written is in the attempt ledger,
+    # finished, with its measured time, and it counts
+    (first, ) = rec['attempts']
+    assert first['status'] == 'finished'
+    assert first['wall_time_estimated'] is False
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] +
+                                                  first['wall_time_s'])
 
 
 def test_compute_time_sums_every_attempt(tmp_path, fake_calls):
+    """Issue 21.3: every attempt counts, whatever became of its record (set
+    aside as invalid, lost with its process); a retrain starts a new
+    count. The attempts come from the ledger beside the records."""
     suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
     (run, ) = load_suite(suite).runs
-    assert main([suite]) == 0
     store = ResultsStore(str(tmp_path / 'results'))
+    path = tmp_path / 'results' / 'mini' / 'records' / f'{run.run_id}.json'
+    assert main([suite]) == 0
+    first = store.read('mini', run.run_id)['wall_time_s']
+    # the finished record is set aside; the run is resumed
+    path.write_text('{}')
+    assert main([suite]) == 0
     rec = store.read('mini', run.run_id)
-    # pretend: a first attempt that failed (12 s) and a lost one that wrote
-    # its last file 30 s after it started (its process died: no wall time)
+    assert [a['status'] for a in rec['attempts']] == ['finished']
+    assert rec['attempts'][0]['wall_time_s'] == first
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] + first)
+    total = rec['compute_time_s']
+    # an attempt whose process died: it wrote its start to the ledger and
+    # a running record, its last file 30 s after it started
     started = '2026-01-01T00:00:00+00:00'
+    store.log_attempt('mini', run.run_id, dict(
+        event='start', attempt='dead', started_at=started, resumed=True,
+        new_count=False))
     rec.update(status='running', reason=None, wall_time_s=None,
-               started_at=started, metrics=None, checkpoint=None,
-               attempts=[dict(status='failed', wall_time_s=12.0)])
+               started_at=started, metrics=None, per_class_iou=None,
+               checkpoint=None, attempt='dead')
     store.write(rec)
     t = 1767225600 + 30  # 2026-01-01T00:00:30Z
     for folder, _, files in os.walk(run.work_dir):
@@ -264,12 +285,22 @@ def test_compute_time_sums_every_attempt(tmp_path, fake_calls):
     assert lost['reason']['kind'] == 'lost'
     assert lost['wall_time_s'] == pytest.approx(30.0)
     assert lost['wall_time_estimated'] is True
-    assert rec['compute_time_s'] == pytest.approx(
-        rec['wall_time_s'] + 30.0 + 12.0)
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] + 30.0 +
+                                                  total)
     # a retrain starts a new count: the finished attempt had its own result
     assert main([suite, '--retrain']) == 0
     rec = store.read('mini', run.run_id)
     assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'])
+    retrained = rec['wall_time_s']
+    path.write_text('{}')
+    assert main([suite]) == 0
+    rec = store.read('mini', run.run_id)
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] +
+                                                  retrained)
+    assert [a['status'] for a in rec['attempts']] == ['finished'] * 2 + [
+        'interrupted'] + ['finished'] * 2
+    ledger = store.attempt_log('mini', run.run_id)
+    assert [e['event'] for e in ledger] == ['start', 'end'] * 6
 
 
 def test_run_busy_elsewhere_is_not_reported_as_done(tmp_path, fake_calls,

@@ -105,9 +105,21 @@ def test_killed_run_is_recorded_and_resumed(tmp_path, fake_calls, capsys):
     assert len(_trains(fake_calls)) == 2
 
 
-def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
+@pytest.mark.parametrize('work_dir_after_failure, resumed', [
+    ('intact', True),
+    ('config changed', False),  # the training dumped another config
+    ('no checkpoint', False),
+])
+def test_failed_run_resumes_from_its_checkpoint(tmp_path, fake_calls,
+                                                capsys,
+                                                work_dir_after_failure,
+                                                resumed):
+    """Issue 21.4: a run that failed with an exception (a full disk, a
+    crash) is retried from its newest checkpoint when its config is
+    unchanged, keeping its work dir; otherwise from scratch."""
     suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
                        modes={'clst': 'crash'})
+    (run, ) = load_suite(suite).runs
     assert main([suite]) == 1
     rec = next(iter(_records(tmp_path).values()))
     assert rec['status'] == 'failed'
@@ -115,10 +127,32 @@ def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
     assert 'RuntimeError: boom in fake training' in rec['reason']['message']
     assert 'Traceback' in rec['reason']['log_tail']
     assert rec['metrics'] is None
-    assert main([suite]) == 1
+    assert osp.isfile(osp.join(run.work_dir, 'iter_2.pth'))
+    sentinel = osp.join(run.work_dir, 'keep.txt')
+    open(sentinel, 'w').close()
+    if work_dir_after_failure == 'config changed':
+        with open(osp.join(run.work_dir, 'mini.py'), 'w') as f:
+            f.write('train_cfg = dict(max_iters=8)\n')
+    elif work_dir_after_failure == 'no checkpoint':
+        for name in ('iter_2.pth', 'last_checkpoint'):
+            os.remove(osp.join(run.work_dir, name))
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    (line, ) = [ln for ln in out.splitlines() if 'mini/clst/s0' in ln]
+    assert line.split()[0] == ('resume' if resumed else 'retry')
+    assert 'failed: exception: tools/train.py exited with 1' in out
+    # the fake crashes at iteration 2: again from scratch, not resumed
+    assert main([suite]) == (0 if resumed else 1)
     rec = next(iter(_records(tmp_path).values()))
-    assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=0']
-    assert len(rec['attempts']) == 1
+    assert [c[2] for c in _trains(fake_calls)] == [
+        'resume=0', f'resume={int(resumed)}']
+    assert osp.exists(sentinel) is resumed
+    assert rec['status'] == ('finished' if resumed else 'failed')
+    assert rec['resumed'] is resumed
+    assert [a['reason']['kind'] for a in rec['attempts']] == ['exception']
+    assert rec['compute_time_s'] == pytest.approx(
+        rec['wall_time_s'] + rec['attempts'][0]['wall_time_s'])
 
 
 def test_nan_loss_fails_the_run(tmp_path, fake_calls, capsys):
@@ -149,9 +183,15 @@ def test_nan_loss_fails_the_run(tmp_path, fake_calls, capsys):
     assert 'diverged  mini/clst/s0' in out
     assert out.rstrip().endswith('1 done, 0 to execute, 0 running '
                                  'elsewhere, 1 diverged (not retried)')
+    work_dir = next(r.work_dir for r in load_suite(suite).runs
+                    if r.method == 'clst')
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert main([suite, '--retry-diverged']) == 1
     rec = _records(tmp_path)[rec['run_id']]
     assert len(_trains(fake_calls)) == 3
+    # from scratch although it has a checkpoint: resuming is bit-exact, the
+    # same divergence would follow
+    assert _trains(fake_calls)[-1][2] == 'resume=0'
     assert [a['reason']['kind'] for a in rec['attempts']] == ['nan_loss']
 
 

@@ -3,6 +3,8 @@
 Layout under the results folder::
 
     <task>/records/<run_id>.json   one record per run (small; commit these)
+    <task>/attempts/<run_id>.jsonl every attempt of a run, one line at its
+                                   start and one at its end (commit these)
     <task>/.locks/<run_id>.lock    advisory locks while a run executes
 
 A record is replaced with a temp file + ``os.replace`` in the same folder,
@@ -23,6 +25,10 @@ its run's lock, to ``<task>/invalid_records/<run_id>.<UTC time>.json``
 then counts as not run. A read-only store (``--dry-run``) only reports it.
 Records are readable by the group and others as the umask allows (not
 ``mkstemp``'s 0600).
+
+The attempt ledger is appended to (under the run's lock) and never
+rewritten or moved: what an attempt cost survives its record being set
+aside, replaced or lost with the process that wrote it.
 """
 import contextlib
 import datetime
@@ -45,6 +51,8 @@ STATUSES = ('running', 'finished', 'failed', 'interrupted')
 INVALID_DIR = 'invalid_records'
 #: Beside a moved record: why it was invalid (one line).
 REASON_SUFFIX = '.reason'
+#: Where the attempt ledgers are, inside ``<results_dir>/<task>/``.
+ATTEMPTS_DIR = 'attempts'
 
 
 def _umask() -> int:
@@ -290,6 +298,48 @@ class ResultsStore:
                     rec = self._load(osp.join(folder, name), t, name[:-5])
                     if rec is not None:
                         out.append(rec)
+        return out
+
+    def ledger_path(self, task: str, run_id: str) -> str:
+        return osp.join(self.root, task, ATTEMPTS_DIR, f'{run_id}.jsonl')
+
+    def log_attempt(self, task: str, run_id: str, entry: Dict) -> None:
+        """Append one entry to a run's attempt ledger (the caller holds the
+        run's lock), flushed to disk before returning.
+
+        Raises:
+            OSError: If the ledger cannot be written, naming it.
+        """
+        path = self.ledger_path(task, run_id)
+        line = json.dumps(_clean(entry), allow_nan=False) + '\n'
+        try:
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                         RECORD_MODE)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+
+    def attempt_log(self, task: str, run_id: str) -> List[Dict]:
+        """A run's attempt ledger, oldest entry first (a line cut short by a
+        crash is skipped)."""
+        try:
+            with open(self.ledger_path(task, run_id)) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get('attempt'):
+                out.append(entry)
         return out
 
     def check_writable(self, task: str) -> None:
