@@ -447,3 +447,35 @@ def test_test_tool_evaluates_what_the_training_did_not(tmp_path, fake_calls,
     assert [c[2] for c in calls(fake_calls) if c[1] == 'test'] == [
         'iter_4.pth'
     ]
+
+
+def test_records_describe_the_tree_of_the_code_that_runs(tmp_path,
+                                                         fake_calls,
+                                                         monkeypatch,
+                                                         capsys):
+    """Issue 21.6: started in another checkout (its own tools, configs and
+    suite, committed), with this checkout's clst_mmseg imported (as an
+    editable install of another checkout does), the record carries the git
+    state of the tree that holds the imported package, and the benchmark
+    says in one line that it is not the tree it was started in."""
+    from clst_mmseg.benchmark.provenance import PACKAGE_ROOT, git_info
+    from test_benchmark_report import _committed_repo
+    other = tmp_path / 'other'
+    suite = make_suite(str(other), methods=('clst', ), seeds=(0, ))
+    git = _committed_repo(other, {'.gitignore': 'results/\nwork/\n'})
+    monkeypatch.chdir(other)
+    assert main([suite]) == 0
+    err = capsys.readouterr().err
+    warnings = [ln for ln in err.splitlines() if ln.startswith('warning:')]
+    assert warnings == [
+        f'warning: the clst_mmseg that runs is {PACKAGE_ROOT}/clst_mmseg '
+        f'(git tree {osp.realpath(PACKAGE_ROOT)}), not the working tree '
+        f'this command started in ({osp.realpath(other)}); records describe '
+        'the code that runs']
+    rec = next(iter(_records(other).values()))
+    assert rec['git']['revision'] != git('rev-parse', 'HEAD').strip()
+    assert rec['git']['revision'] == git_info(PACKAGE_ROOT)['revision']
+    # started in the tree of the package: nothing to say
+    monkeypatch.chdir(PACKAGE_ROOT)
+    assert main([suite, '--dry-run']) == 0
+    assert 'warning:' not in capsys.readouterr().err

@@ -12,6 +12,7 @@ from clst_mmseg.apis.os_errors import os_error_line
 from .execute_local import parse_gpus, run_local, slots_for
 from .progress import Progress
 from .protocol_cards import protocol_summary
+from .provenance import foreign_tree_warning
 from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
@@ -167,6 +168,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     store = ResultsStore(suite.results_dir, readonly=args.dry_run)
     folder = osp.join(suite.work_dir, 'submitit')
+    if not args.report_only:
+        warning = foreign_tree_warning()
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
 
     if args.dry_run:  # reads only: works on a read-only results folder
         print(describe_plan(suite, runs, store, args.retrain,

@@ -43,8 +43,8 @@ from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
 from .initialisation import init_used
-from .provenance import (git_info, hardware, portable_command, repo_relative,
-                         versions)
+from .provenance import (PACKAGE_ROOT, git_info, hardware, portable_command,
+                         repo_relative, versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -178,8 +178,9 @@ def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     return out
 
 
-#: The repository this package lives in: record paths are relative to it.
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The repository this package lives in: record paths are relative to it,
+#: and its git state is the code that runs.
+_REPO = PACKAGE_ROOT
 
 
 def _display(path: str) -> str:
@@ -560,7 +561,6 @@ def training_metrics(spec: RunSpec,
 
 def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
     """The record of a run that starts now (status ``running``)."""
-    repo = osp.dirname(osp.dirname(spec.train_script))
     return dict(
         schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
         seed=spec.seed, status='running', reason=None,
@@ -569,7 +569,7 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         config=_display(spec.config),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
-        git=git_info(repo, exclude=spec.results_dir,
+        git=git_info(_REPO, exclude=spec.results_dir,
                      diff_dir=osp.join(spec.results_dir, spec.task, 'diffs')),
         versions=versions(),
         hardware=hardware(), devices=None, started_at=now(),
