@@ -56,6 +56,21 @@ def _canonical(value: Any) -> Any:
     return {'__repr__': repr(value)}
 
 
+def from_canonical(value: Any) -> Any:
+    """A config in its canonical form (what records keep, see
+    :func:`hashed_config`) as plain data again: tuples as lists, non-finite
+    floats as floats."""
+    if isinstance(value, dict):
+        if set(value) == {'__tuple__'}:
+            return [from_canonical(v) for v in value['__tuple__']]
+        if set(value) == {'__float__'}:
+            return float(value['__float__'])
+        return {k: from_canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_canonical(v) for v in value]
+    return value
+
+
 def hashed_config(resolved: Dict) -> Dict:
     """The part of a resolved config that identifies what is trained: all
     of it but :data:`_NOT_HASHED` and the seed (seeds of one method

@@ -7,22 +7,13 @@ Pure functions over plain data (no torch, no registries).
 import re
 from typing import Any, Dict, List, Tuple
 
+from .identity import from_canonical
+
 #: ``init_cfg`` types that load a checkpoint.
 PRETRAINED_TYPES = ('Pretrained', 'PretrainedIfAvailable')
 #: What :class:`~clst_mmseg.models.PretrainedIfAvailable` logs when it
 #: cannot obtain its checkpoint (the module then keeps its random init).
 UNAVAILABLE = 'PretrainedIfAvailable: checkpoint {} is not available'
-
-
-def _plain(value: Any) -> Any:
-    """Undo the record's canonical form (tuples kept as ``__tuple__``)."""
-    if isinstance(value, dict):
-        if set(value) == {'__tuple__'}:
-            return [_plain(v) for v in value['__tuple__']]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def pretrained_entries(model: Any, prefix: str = 'model'
@@ -39,7 +30,7 @@ def pretrained_entries(model: Any, prefix: str = 'model'
         ``('model.segmentor.backbone.init_cfg.2', {...})``.
     """
     out: List[Tuple[str, Dict]] = []
-    model = _plain(model)
+    model = from_canonical(model)
     if isinstance(model, list):
         for i, item in enumerate(model):
             out += pretrained_entries(item, f'{prefix}.{i}')

@@ -26,7 +26,7 @@ import os.path as osp
 from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional
 
-from .identity import config_hash, make_run_id
+from .identity import config_hash, from_canonical, make_run_id
 
 SCHEMA_PATH = osp.join(osp.dirname(osp.abspath(__file__)),
                        'record_schema.json')
@@ -203,18 +203,6 @@ def _value_problem(record: Dict) -> Optional[str]:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """A resolved config's canonical form (tuples as ``{'__tuple__': ...}``,
-    see :func:`~.identity.hashed_config`) back to lists and dicts."""
-    if isinstance(value, dict):
-        if set(value) == {'__tuple__'}:
-            return [_plain(v) for v in value['__tuple__']]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 @lru_cache(maxsize=None)
 def named_class_subsets() -> Dict[str, List[str]]:
     """The predefined subsets (``datasets/class_subsets.csv``)."""
@@ -238,7 +226,7 @@ def class_subsets(record: Dict) -> Dict[str, List[str]]:
     cfg = record.get('resolved_config') or {}
     by_test = (record.get('checkpoint') or {}).get('evaluated_by') == \
         'tools/test.py'
-    evaluators = _plain(cfg.get('test_evaluator' if by_test else
+    evaluators = from_canonical(cfg.get('test_evaluator' if by_test else
                                 'val_evaluator'))
     if not isinstance(evaluators, list):
         evaluators = [evaluators]
