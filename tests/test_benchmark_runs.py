@@ -479,3 +479,22 @@ def test_records_describe_the_tree_of_the_code_that_runs(tmp_path,
     monkeypatch.chdir(PACKAGE_ROOT)
     assert main([suite, '--dry-run']) == 0
     assert 'warning:' not in capsys.readouterr().err
+
+
+def test_a_result_that_is_not_a_valid_record_fails_its_run(tmp_path,
+                                                           fake_calls):
+    """A training whose metrics cannot be right (here percentages over 100)
+    leaves a failed record that says why, not a 'running' one that the
+    store refuses to replace; the values are kept in the reason."""
+    from test_benchmark_fakes import make_config
+    make_config(str(tmp_path), 'clst', 'mini', base=200.0)
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
+    assert main([suite]) == 1
+    (rec, ) = _records(tmp_path).values()
+    assert rec['status'] == 'failed'
+    assert rec['reason']['kind'] == 'invalid_result'
+    assert rec['reason']['message'] == (
+        'the result is not a valid record: per_class_iou.road: 210.0 is not '
+        'a percentage in [0, 100]')
+    assert rec['reason']['values']['metrics']['mIoU'] == 200.0
+    assert rec['metrics'] is None and rec['curve'] == []

@@ -208,6 +208,10 @@ def _compute_time(wall: float, history: List[Dict],
     return total
 
 
+#: What a result holds that the record checks (moved into the reason of
+#: an ``invalid_result``).
+_RESULT_KEYS = ('metrics', 'per_class_iou', 'curve', 'trajectory',
+                'train_curve')
 #: Ledger keys that are not part of an attempt's summary in the record.
 _LEDGER_ONLY = ('event', 'pid')
 
@@ -585,10 +589,23 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
 
 def _close(store: ResultsStore, spec: RunSpec, rec: Dict,
            history: List[Dict], new_count: bool) -> None:
-    """End an attempt: its compute, its ledger entry, its final record."""
+    """End an attempt: its compute, its ledger entry, its final record.
+
+    A result that cannot be what it says (an mIoU that is not the mean of
+    its classes, a value out of range: see :mod:`.schema`) fails the run
+    (``invalid_result``); the values move into the reason.
+    """
     rec['finished_at'] = now()
     rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
                                           history, new_count)
+    problem = store.problem(rec)
+    if problem is not None:
+        kept = {k: rec.get(k) for k in _RESULT_KEYS}
+        _fail(rec, 'failed', 'invalid_result',
+              f'the result is not a valid record: {problem}')
+        rec['reason']['values'] = kept
+        rec.update(metrics=None, per_class_iou=None, curve=[], trajectory=[],
+                   train_curve=[])
     store.log_attempt(spec.task, spec.run_id, dict(
         _summary(rec, lost=False), event='end', attempt=rec['attempt'],
         new_count=new_count))

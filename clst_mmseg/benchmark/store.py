@@ -140,6 +140,11 @@ class ResultsStore:
     def lock_path(self, task: str, run_id: str) -> str:
         return osp.join(self.root, task, '.locks', f'{run_id}.lock')
 
+    @staticmethod
+    def problem(record: Dict) -> Optional[str]:
+        """Why :meth:`write` would refuse ``record`` (None: it would not)."""
+        return record_problem(_clean(record))
+
     def write(self, record: Dict) -> str:
         """Write (or replace) a run's record atomically.
 
