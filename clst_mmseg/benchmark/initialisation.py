@@ -7,7 +7,9 @@ Pure functions over plain data (no torch, no registries).
 import re
 from typing import Any, Dict, List, Tuple
 
-from .identity import from_canonical
+# the records' canonical config form back to plain data (also imported by
+# other modules under this name)
+from .identity import from_canonical as _plain
 
 #: ``init_cfg`` types that load a checkpoint.
 PRETRAINED_TYPES = ('Pretrained', 'PretrainedIfAvailable')
@@ -30,7 +32,7 @@ def pretrained_entries(model: Any, prefix: str = 'model'
         ``('model.segmentor.backbone.init_cfg.2', {...})``.
     """
     out: List[Tuple[str, Dict]] = []
-    model = from_canonical(model)
+    model = _plain(model)
     if isinstance(model, list):
         for i, item in enumerate(model):
             out += pretrained_entries(item, f'{prefix}.{i}')

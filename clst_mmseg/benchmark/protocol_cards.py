@@ -343,9 +343,8 @@ def protocol_summary(resolved: Dict,
         SGD(lr=0.00025) val:5000,labels1024x512 test:1024x512 ref:dacs``
         (sizes as width x height; ``test:full``: the whole image).
     """
-    from .identity import from_canonical
-    from .initialisation import pretrained_entries
-    cfg = from_canonical(resolved)
+    from .initialisation import _plain, pretrained_entries
+    cfg = _plain(resolved)
     seg = resolve_key(cfg, 'model.segmentor')
     seg = seg if isinstance(seg, dict) else {}
     backbone = seg.get('backbone') or {}
