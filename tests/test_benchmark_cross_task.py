@@ -212,7 +212,7 @@ def test_publish_writes_delta_heatmaps_and_the_cross_task_summary(tmp_path):
     from clst_mmseg.benchmark.publish import publish
     from clst_mmseg.benchmark.store import ResultsStore
     from clst_mmseg.benchmark.suite import load_suite
-    from test_benchmark_fakes import make_suite
+    from test_benchmark_fakes import make_suite, with_mean
     methods = ('source_only', 'clst', 'oracle')
     path = make_suite(str(tmp_path), methods=methods, tasks=TASKS,
                       seeds=(0, 1))
@@ -228,7 +228,10 @@ def test_publish_writes_delta_heatmaps_and_the_cross_task_summary(tmp_path):
             rec, run_id=run.run_id, config_hash=run.config_hash, schema=1,
             reason=None, started_at=None, resumed=False, attempts=[],
             checkpoint=dict(path='x.pth', iteration=1500),
-            devices=dict(type='cpu', count=1)))
+            devices=dict(type='cpu', count=1),
+            resolved_config=run.resolved_config,
+            per_class_iou=with_mean(rec['metrics']['mIoU'],
+                                    rec['per_class_iou'])))
     printed = []
     written = publish(suite, store, printed.append)
     mini_md = open(osp.join(suite.results_dir, 'mini',

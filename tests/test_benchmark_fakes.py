@@ -14,7 +14,17 @@ import os
 import os.path as osp
 import textwrap
 
-FAKE_TRAIN = r'''
+#: The metrics both fakes report for a base value m: mIoU is the mean of
+#: the per-class IoU (pole absent from the val set), mIoU16 the mean over
+#: the fake configs' subset (road, pole, car, sky).
+FAKE_METRICS = r'''
+def metrics(m):
+    return {'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1, 'IoU.road': m + 10,
+            'IoU.pole': None, 'IoU.car': m - 10, 'IoU.sky': m - 3,
+            'IoU.bus': m + 3}
+'''
+
+FAKE_TRAIN = FAKE_METRICS + r'''
 import argparse, json, os, os.path as osp, signal, sys, time
 p = argparse.ArgumentParser()
 p.add_argument('config')
@@ -59,9 +69,7 @@ with open(osp.join(vis, 'scalars.json'), 'a') as log:
             if a.val_metrics_dir and mode != 'no_val_metrics':
                 os.makedirs(a.val_metrics_dir, exist_ok=True)
                 m = base + seed
-                json.dump({'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1,
-                           'IoU.road': m + 10, 'IoU.pole': None,
-                           'IoU.car': m - 10},
+                json.dump(metrics(base + seed),
                           open(osp.join(a.val_metrics_dir,
                                         f'iter_{it}.json'), 'w'))
             ckpt = osp.join(wd, f'iter_{it}.pth')
@@ -86,7 +94,7 @@ with open(osp.join(vis, 'scalars.json'), 'a') as log:
             time.sleep(sleep)
 '''
 
-FAKE_TEST = r'''
+FAKE_TEST = FAKE_METRICS + r'''
 import argparse, json, os, os.path as osp, sys
 p = argparse.ArgumentParser()
 p.add_argument('config')
@@ -110,9 +118,7 @@ if os.environ.get('FAKE_CALLS'):
     with open(os.environ['FAKE_CALLS'], 'a') as f:
         f.write(f"{osp.basename(osp.dirname(a.checkpoint))} test "
                 f"{osp.basename(a.checkpoint)}\n")
-json.dump({'aAcc': 90.0, 'mIoU': m, 'mIoU16': m - 1, 'IoU.road': m + 10,
-           'IoU.pole': None, 'IoU.car': m - 10},
-          open(a.metrics_json, 'w'))
+json.dump(metrics(m), open(a.metrics_json, 'w'))
 '''
 
 
@@ -137,7 +143,10 @@ def make_config(root, method, task, mode='ok', base=40.0, iters=4,
     with open(path, 'w') as f:
         f.write(f"fake = {fake!r}\n"
                 f"train_cfg = dict(max_iters={iters})\n"
-                "randomness = dict(seed=0)\n")
+                "randomness = dict(seed=0)\n"
+                "val_evaluator = dict(type='SubsetIoUMetric', class_subsets="
+                "dict(mIoU16=['road', 'pole', 'car', 'sky']))\n"
+                "test_evaluator = val_evaluator\n")
     return path
 
 
@@ -183,17 +192,39 @@ def calls(path):
         return [ln.split() for ln in f.read().splitlines()]
 
 
-def valid_record(run_id, task='mini', status='finished', **extra):
-    """The smallest record that matches ``record_schema.json``."""
-    rec = dict(schema=1, run_id=run_id, task=task, method='clst', seed=0,
-               status=status, reason=None, config_hash='0' * 64,
+def valid_record(method='clst', task='mini', status='finished', seed=0,
+                 resolved_config=None, **extra):
+    """The smallest record that matches ``record_schema.json`` and its
+    meaning: its run id (``record['run_id']``) is made of its task, method,
+    seed and the hash of ``resolved_config`` (default ``{}``)."""
+    from clst_mmseg.benchmark.identity import config_hash, make_run_id
+    resolved = {} if resolved_config is None else resolved_config
+    cfg_hash = config_hash(resolved)
+    finished = status == 'finished'
+    rec = dict(schema=1, run_id=make_run_id(task, method, cfg_hash, seed),
+               task=task, method=method, seed=seed, status=status,
+               reason=None, config_hash=cfg_hash, resolved_config=resolved,
                started_at='2026-01-01T00:00:00+00:00', resumed=False,
-               metrics=dict(mIoU=40.0) if status == 'finished' else None,
-               per_class_iou=None, attempts=[],
+               metrics=dict(mIoU=40.0) if finished else None,
+               per_class_iou=dict(road=50.0, car=30.0) if finished else None,
+               attempts=[],
                checkpoint=dict(path='w/iter_4.pth', iteration=4)
-               if status == 'finished' else None)
+               if finished else None)
     rec.update(extra)
     return rec
+
+
+def with_mean(miou, per_class):
+    """``per_class`` plus as few ``rest<i>`` classes of one IoU as make
+    ``miou`` the mean of them all (records are checked for that), for tests
+    whose records give a few classes and an mIoU of their own."""
+    present = [v for v in per_class.values()
+               if v is not None and v == v]  # NaN: absent from the val set
+    for k in range(1, 20):
+        fill = ((len(present) + k) * miou - sum(present)) / k
+        if 0 <= fill <= 100:
+            return dict(per_class, **{f'rest{i}': fill for i in range(k)})
+    raise ValueError(f'no filler makes {miou} the mean of {per_class}')
 
 
 def make_read_only(monkeypatch, root, error=None):

@@ -98,8 +98,9 @@ def test_invalid_records_never_block_the_rest(tmp_path, fake_calls,
     assert 'no valid record; its work dir has a checkpoint' in out
     # a report from the remaining records does not crash either
     assert main([suite, '--report-only']) == 0
-    moved = sorted(os.listdir(tmp_path / 'results' / 'mini' /
-                              'invalid_records'))
+    moved = sorted(n for n in os.listdir(tmp_path / 'results' / 'mini' /
+                                         'invalid_records')
+                   if n.endswith('.json'))
     assert len(moved) == 4 and [m.split('.')[0] for m in moved] == sorted(
         r.run_id for r in runs)
     assert 'mini: no finished run yet' in capsys.readouterr().out
@@ -124,6 +125,61 @@ def test_invalid_record_without_checkpoint_is_trained_again(tmp_path,
     assert [c[2] for c in _trains(fake_calls)] == ['resume=0']
     assert _records(tmp_path)[run.run_id]['status'] == 'finished'
     assert "missing key 'schema'); moved to " in capsys.readouterr().err
+
+
+def _edit(path, change):
+    rec = json.loads(path.read_text())
+    change(rec)
+    path.write_text(json.dumps(rec))
+
+
+def test_records_wrong_by_meaning_are_set_aside_and_named(tmp_path,
+                                                          fake_calls,
+                                                          capsys):
+    """Issue 21.1: an mIoU of 150, and a source-only record copied over a
+    CLST record's file with only its run id edited, never reach the table:
+    each is set aside, the footer says which run is missing and why, and
+    the run is planned again (source-only is not counted twice)."""
+    suite = make_suite(str(tmp_path), seeds=(0, ))
+    so, clst = load_suite(suite).runs
+    assert main([suite]) == 0
+    folder = tmp_path / 'results' / 'mini' / 'records'
+    md = tmp_path / 'results' / 'mini' / 'leaderboard.md'
+
+    _edit(folder / f'{clst.run_id}.json',
+          lambda r: r['metrics'].update(mIoU=150.0))
+    capsys.readouterr()
+    assert main([suite, '--report-only']) == 0
+    assert 'metrics.mIoU: 150.0 is not a percentage in [0, 100]); moved ' \
+        'to ' in capsys.readouterr().err
+    text = md.read_text()
+    assert '| CLST |' not in text and 'CLST vs' not in text
+    (kept, ) = [n for n in os.listdir(folder.parent / 'invalid_records')
+                if n.endswith('.json')]
+    assert ('Not in the table: clst/s0: its record was invalid '
+            '(metrics.mIoU: 150.0 is not a percentage in [0, 100]; kept as '
+            f'invalid_records/{kept}); the run is planned again.') in text
+    assert main([suite, '--report-only']) == 0
+    assert md.read_text() == text  # the footer comes from the folder
+    assert main([suite]) == 0  # planned again: resumed from its checkpoint
+    assert [c[2] for c in _trains(fake_calls)][-1] == 'resume=1'
+    assert '| CLST | 1 |' in md.read_text()
+    assert 'Not in the table' not in md.read_text()
+
+    # a source-only record under CLST's file name, only its run id edited
+    text = (folder / f'{so.run_id}.json').read_text()
+    (folder / f'{clst.run_id}.json').write_text(
+        text.replace(so.run_id, clst.run_id))
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert out.count('no valid record; its work dir has a checkpoint') == 1
+    assert main([suite, '--report-only']) == 0
+    text = md.read_text()
+    assert '| *Source only* | 1 |' in text and '| CLST |' not in text
+    assert (f"clst/s0: its record was invalid (run_id '{clst.run_id}' does "
+            'not match its task, method, config hash and seed '
+            f'({so.run_id}); kept as invalid_records/') in text
 
 
 def test_read_only_results_folder(tmp_path, fake_calls, monkeypatch,
@@ -164,10 +220,11 @@ def test_disk_full_while_writing_a_record(tmp_path, fake_calls,
     real = tempfile.mkstemp
     n = []
 
-    def mkstemp(*args, **kwargs):  # probe, 'running' record, final record
-        n.append(1)
-        if len(n) == 3:
-            raise OSError(errno.ENOSPC, 'No space left on device')
+    def mkstemp(*args, **kwargs):  # 'running' record, final record
+        if kwargs.get('prefix') == '.tmp-':  # not a probe or a tree's patch
+            n.append(1)
+            if len(n) == 2:
+                raise OSError(errno.ENOSPC, 'No space left on device')
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, 'mkstemp', mkstemp)
@@ -182,21 +239,42 @@ def test_disk_full_while_writing_a_record(tmp_path, fake_calls,
     assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=1']
     rec = _records(tmp_path)[run.run_id]
     assert rec['status'] == 'finished'
-    assert rec['attempts'][0]['reason']['kind'] == 'lost'
+    # the attempt whose record was never written is in the attempt ledger,
+    # finished, with its measured time, and it counts
+    (first, ) = rec['attempts']
+    assert first['status'] == 'finished'
+    assert first['wall_time_estimated'] is False
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] +
+                                                  first['wall_time_s'])
 
 
 def test_compute_time_sums_every_attempt(tmp_path, fake_calls):
+    """Issue 21.3: every attempt counts, whatever became of its record (set
+    aside as invalid, lost with its process); a retrain starts a new
+    count. The attempts come from the ledger beside the records."""
     suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
     (run, ) = load_suite(suite).runs
-    assert main([suite]) == 0
     store = ResultsStore(str(tmp_path / 'results'))
+    path = tmp_path / 'results' / 'mini' / 'records' / f'{run.run_id}.json'
+    assert main([suite]) == 0
+    first = store.read('mini', run.run_id)['wall_time_s']
+    # the finished record is set aside; the run is resumed
+    path.write_text('{}')
+    assert main([suite]) == 0
     rec = store.read('mini', run.run_id)
-    # pretend: a first attempt that failed (12 s) and a lost one that wrote
-    # its last file 30 s after it started (its process died: no wall time)
+    assert [a['status'] for a in rec['attempts']] == ['finished']
+    assert rec['attempts'][0]['wall_time_s'] == first
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] + first)
+    total = rec['compute_time_s']
+    # an attempt whose process died: it wrote its start to the ledger and
+    # a running record, its last file 30 s after it started
     started = '2026-01-01T00:00:00+00:00'
+    store.log_attempt('mini', run.run_id, dict(
+        event='start', attempt='dead', started_at=started, resumed=True,
+        new_count=False))
     rec.update(status='running', reason=None, wall_time_s=None,
-               started_at=started, metrics=None, checkpoint=None,
-               attempts=[dict(status='failed', wall_time_s=12.0)])
+               started_at=started, metrics=None, per_class_iou=None,
+               checkpoint=None, attempt='dead')
     store.write(rec)
     t = 1767225600 + 30  # 2026-01-01T00:00:30Z
     for folder, _, files in os.walk(run.work_dir):
@@ -208,12 +286,22 @@ def test_compute_time_sums_every_attempt(tmp_path, fake_calls):
     assert lost['reason']['kind'] == 'lost'
     assert lost['wall_time_s'] == pytest.approx(30.0)
     assert lost['wall_time_estimated'] is True
-    assert rec['compute_time_s'] == pytest.approx(
-        rec['wall_time_s'] + 30.0 + 12.0)
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] + 30.0 +
+                                                  total)
     # a retrain starts a new count: the finished attempt had its own result
     assert main([suite, '--retrain']) == 0
     rec = store.read('mini', run.run_id)
     assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'])
+    retrained = rec['wall_time_s']
+    path.write_text('{}')
+    assert main([suite]) == 0
+    rec = store.read('mini', run.run_id)
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] +
+                                                  retrained)
+    assert [a['status'] for a in rec['attempts']] == ['finished'] * 2 + [
+        'interrupted'] + ['finished'] * 2
+    ledger = store.attempt_log('mini', run.run_id)
+    assert [e['event'] for e in ledger] == ['start', 'end'] * 6
 
 
 def test_run_busy_elsewhere_is_not_reported_as_done(tmp_path, fake_calls,
@@ -225,8 +313,10 @@ def test_run_busy_elsewhere_is_not_reported_as_done(tmp_path, fake_calls,
     assert lock.acquire()  # as a training process of another benchmark
     try:
         from test_benchmark_fakes import valid_record
-        store.write(valid_record(runs[0].run_id, status='running', pid=4242,
-                                 host='elsewhere'))
+        rec = valid_record(status='running', pid=4242, host='elsewhere',
+                           resolved_config=runs[0].resolved_config)
+        assert rec['run_id'] == runs[0].run_id
+        store.write(rec)
         assert main([suite]) == 1
         assert capsys.readouterr().err == (
             'mini/clst/s0: executed by another process (pid 4242 on '

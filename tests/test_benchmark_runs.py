@@ -46,7 +46,8 @@ def test_runs_are_recorded_then_reused(tmp_path, fake_calls, capsys):
                if r['method'] == 'clst' and r['seed'] == 1)
     assert rec['status'] == 'finished' and rec['reason'] is None
     assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 51.0, 'mIoU16': 50.0}
-    assert rec['per_class_iou'] == {'road': 61.0, 'pole': None, 'car': 41.0}
+    assert rec['per_class_iou'] == {'road': 61.0, 'pole': None, 'car': 41.0,
+                                    'sky': 48.0, 'bus': 54.0}
     assert rec['iterations'] == 4 and rec['max_iters'] == 4
     assert rec['curve'] == [{'step': 2, 'mIoU': 53.0},
                             {'step': 4, 'mIoU': 55.0}]
@@ -104,9 +105,21 @@ def test_killed_run_is_recorded_and_resumed(tmp_path, fake_calls, capsys):
     assert len(_trains(fake_calls)) == 2
 
 
-def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
+@pytest.mark.parametrize('work_dir_after_failure, resumed', [
+    ('intact', True),
+    ('config changed', False),  # the training dumped another config
+    ('no checkpoint', False),
+])
+def test_failed_run_resumes_from_its_checkpoint(tmp_path, fake_calls,
+                                                capsys,
+                                                work_dir_after_failure,
+                                                resumed):
+    """Issue 21.4: a run that failed with an exception (a full disk, a
+    crash) is retried from its newest checkpoint when its config is
+    unchanged, keeping its work dir; otherwise from scratch."""
     suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ),
                        modes={'clst': 'crash'})
+    (run, ) = load_suite(suite).runs
     assert main([suite]) == 1
     rec = next(iter(_records(tmp_path).values()))
     assert rec['status'] == 'failed'
@@ -114,10 +127,32 @@ def test_failed_run_is_retried_from_scratch(tmp_path, fake_calls):
     assert 'RuntimeError: boom in fake training' in rec['reason']['message']
     assert 'Traceback' in rec['reason']['log_tail']
     assert rec['metrics'] is None
-    assert main([suite]) == 1
+    assert osp.isfile(osp.join(run.work_dir, 'iter_2.pth'))
+    sentinel = osp.join(run.work_dir, 'keep.txt')
+    open(sentinel, 'w').close()
+    if work_dir_after_failure == 'config changed':
+        with open(osp.join(run.work_dir, 'mini.py'), 'w') as f:
+            f.write('train_cfg = dict(max_iters=8)\n')
+    elif work_dir_after_failure == 'no checkpoint':
+        for name in ('iter_2.pth', 'last_checkpoint'):
+            os.remove(osp.join(run.work_dir, name))
+    capsys.readouterr()
+    assert main([suite, '--dry-run']) == 0
+    out = capsys.readouterr().out
+    (line, ) = [ln for ln in out.splitlines() if 'mini/clst/s0' in ln]
+    assert line.split()[0] == ('resume' if resumed else 'retry')
+    assert 'failed: exception: tools/train.py exited with 1' in out
+    # the fake crashes at iteration 2: again from scratch, not resumed
+    assert main([suite]) == (0 if resumed else 1)
     rec = next(iter(_records(tmp_path).values()))
-    assert [c[2] for c in _trains(fake_calls)] == ['resume=0', 'resume=0']
-    assert len(rec['attempts']) == 1
+    assert [c[2] for c in _trains(fake_calls)] == [
+        'resume=0', f'resume={int(resumed)}']
+    assert osp.exists(sentinel) is resumed
+    assert rec['status'] == ('finished' if resumed else 'failed')
+    assert rec['resumed'] is resumed
+    assert [a['reason']['kind'] for a in rec['attempts']] == ['exception']
+    assert rec['compute_time_s'] == pytest.approx(
+        rec['wall_time_s'] + rec['attempts'][0]['wall_time_s'])
 
 
 def test_nan_loss_fails_the_run(tmp_path, fake_calls, capsys):
@@ -148,9 +183,15 @@ def test_nan_loss_fails_the_run(tmp_path, fake_calls, capsys):
     assert 'diverged  mini/clst/s0' in out
     assert out.rstrip().endswith('1 done, 0 to execute, 0 running '
                                  'elsewhere, 1 diverged (not retried)')
+    work_dir = next(r.work_dir for r in load_suite(suite).runs
+                    if r.method == 'clst')
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert main([suite, '--retry-diverged']) == 1
     rec = _records(tmp_path)[rec['run_id']]
     assert len(_trains(fake_calls)) == 3
+    # from scratch although it has a checkpoint: resuming is bit-exact, the
+    # same divergence would follow
+    assert _trains(fake_calls)[-1][2] == 'resume=0'
     assert [a['reason']['kind'] for a in rec['attempts']] == ['nan_loss']
 
 
@@ -379,7 +420,8 @@ def test_metrics_come_from_the_training_validation(tmp_path, fake_calls):
         selection='last iterate', oracle_selection=False,
         evaluated_by='training (validation)')
     assert rec['metrics'] == {'aAcc': 90.0, 'mIoU': 41.0, 'mIoU16': 40.0}
-    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0}
+    assert rec['per_class_iou'] == {'road': 51.0, 'pole': None, 'car': 31.0,
+                                    'sky': 38.0, 'bus': 44.0}
     assert rec['test_time_s'] is None and 'test' not in rec['commands']
     train_cmd = rec['commands']['train']
     i = train_cmd.index('--val-metrics-dir')
@@ -405,3 +447,54 @@ def test_test_tool_evaluates_what_the_training_did_not(tmp_path, fake_calls,
     assert [c[2] for c in calls(fake_calls) if c[1] == 'test'] == [
         'iter_4.pth'
     ]
+
+
+def test_records_describe_the_tree_of_the_code_that_runs(tmp_path,
+                                                         fake_calls,
+                                                         monkeypatch,
+                                                         capsys):
+    """Issue 21.6: started in another checkout (its own tools, configs and
+    suite, committed), with this checkout's clst_mmseg imported (as an
+    editable install of another checkout does), the record carries the git
+    state of the tree that holds the imported package, and the benchmark
+    says in one line that it is not the tree it was started in."""
+    from clst_mmseg.benchmark.provenance import PACKAGE_ROOT, git_info
+    from test_benchmark_report import _committed_repo
+    other = tmp_path / 'other'
+    suite = make_suite(str(other), methods=('clst', ), seeds=(0, ))
+    git = _committed_repo(other, {'.gitignore': 'results/\nwork/\n'})
+    monkeypatch.chdir(other)
+    assert main([suite]) == 0
+    err = capsys.readouterr().err
+    warnings = [ln for ln in err.splitlines() if ln.startswith('warning:')]
+    assert warnings == [
+        f'warning: the clst_mmseg that runs is {PACKAGE_ROOT}/clst_mmseg '
+        f'(git tree {osp.realpath(PACKAGE_ROOT)}), not the working tree '
+        f'this command started in ({osp.realpath(other)}); records describe '
+        'the code that runs']
+    rec = next(iter(_records(other).values()))
+    assert rec['git']['revision'] != git('rev-parse', 'HEAD').strip()
+    assert rec['git']['revision'] == git_info(PACKAGE_ROOT)['revision']
+    # started in the tree of the package: nothing to say
+    monkeypatch.chdir(PACKAGE_ROOT)
+    assert main([suite, '--dry-run']) == 0
+    assert 'warning:' not in capsys.readouterr().err
+
+
+def test_a_result_that_is_not_a_valid_record_fails_its_run(tmp_path,
+                                                           fake_calls):
+    """A training whose metrics cannot be right (here percentages over 100)
+    leaves a failed record that says why, not a 'running' one that the
+    store refuses to replace; the values are kept in the reason."""
+    from test_benchmark_fakes import make_config
+    make_config(str(tmp_path), 'clst', 'mini', base=200.0)
+    suite = make_suite(str(tmp_path), methods=('clst', ), seeds=(0, ))
+    assert main([suite]) == 1
+    (rec, ) = _records(tmp_path).values()
+    assert rec['status'] == 'failed'
+    assert rec['reason']['kind'] == 'invalid_result'
+    assert rec['reason']['message'] == (
+        'the result is not a valid record: per_class_iou.road: 210.0 is not '
+        'a percentage in [0, 100]')
+    assert rec['reason']['values']['metrics']['mIoU'] == 200.0
+    assert rec['metrics'] is None and rec['curve'] == []

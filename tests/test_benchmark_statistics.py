@@ -242,7 +242,7 @@ def _suite_with_records(tmp_path, values, extra=''):
             store.write(dict(
                 _rec(run.task, run.method, run.seed, vals[run.seed]),
                 run_id=run.run_id, config_hash=run.config_hash, schema=1,
-                reason=None, started_at=None, resumed=False, attempts=[],
+                resolved_config=run.resolved_config, reason=None, started_at=None, resumed=False, attempts=[],
                 checkpoint=dict(path='x.pth', iteration=10),
                 devices=dict(type='cpu', count=1)))
     return suite, store

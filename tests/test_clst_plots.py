@@ -53,7 +53,8 @@ def test_contrastive_plots_from_a_suite_s_records(tmp_path, capsys):
     store = ResultsStore(suite.results_dir)
     for run in suite.runs:
         store.write(valid_record(
-            run.run_id, task=run.task, method=run.method, seed=run.seed,
+            run.method, task=run.task, seed=run.seed,
+            resolved_config=run.resolved_config,
             train_curve=(_curve(run.seed, 0.1) if run.method == 'clst' else
                          [])))
     records = [store.read(r.task, r.run_id) for r in suite.runs]

@@ -142,3 +142,52 @@ def test_test_tool_refuses_checkpoints_that_do_not_fit(tmp_path,
         f'error: {foreign}: refused by safe loading (weights_only=True): it '
         'holds pickled Python objects besides tensors and plain values, so it '
         "was not written by this project's tools")
+
+
+def test_benchmark_resumes_a_run_that_failed_on_a_full_disk(tmp_path,
+                                                            mini_data_dir):
+    """Issue 21.4 with the real tools: the disk fills up while iteration
+    4's checkpoint is written, so the run fails (``exception``); once the
+    disk has room again, the next invocation resumes from the intact
+    ``iter_2.pth`` instead of deleting it and training from scratch, and
+    both attempts count in the compute."""
+    from clst_mmseg.benchmark.store import ResultsStore
+    configs = tmp_path / 'configs' / 'source_only'
+    configs.mkdir(parents=True)
+    once = tmp_path / 'disk_was_full'
+    (configs / 'mini.py').write_text(open(_faulty(
+        tmp_path, f"dict(type='FullDiskHook', at=4, once={str(once)!r})"
+    )).read())
+    overrides = {k: int(v) for k, v in (o.split('=') for o in FAST)
+                 if k != 'randomness.seed'}
+    overrides.update({'train_cfg.val_interval': 4,
+                      '+val_dataloader.dataset.indices': 8,
+                      'val_dataloader.batch_size': 8})
+    suite = tmp_path / 'suite.py'
+    suite.write_text(
+        "tasks = ['mini']\nmethods = ['source_only']\nseeds = [3]\n"
+        "device = 'cpu'\n"
+        f"configs_root = {str(tmp_path / 'configs')!r}\n"
+        f"results_dir = {str(tmp_path / 'results')!r}\n"
+        f"work_dir = {str(tmp_path / 'work')!r}\n"
+        f"overrides = {overrides!r}\n")
+    out = _run(['tools/benchmark.py', str(suite)], mini_data_dir)
+    assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-3000:]
+    store = ResultsStore(str(tmp_path / 'results'))
+    (rec, ) = store.records('mini')
+    work = tmp_path / 'work' / 'mini' / rec['run_id']
+    assert (rec['status'], rec['reason']['kind']) == ('failed', 'exception')
+    assert 'error: disk full while writing' in rec['reason']['message']
+    assert (work / 'iter_2.pth').exists()
+    out = _run(['tools/benchmark.py', str(suite), '--dry-run'])
+    assert out.stdout.splitlines()[-2].split()[0] == 'resume', out.stdout
+    out = _run(['tools/benchmark.py', str(suite)], mini_data_dir)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    (rec, ) = store.records('mini')
+    assert rec['status'] == 'finished' and rec['resumed'] is True
+    assert rec['checkpoint']['iteration'] == 4
+    assert 'Advance dataloader 2 steps' in (work / 'train.log').read_text()
+    (failed, ) = rec['attempts']
+    assert failed['reason']['kind'] == 'exception'
+    assert rec['compute_time_s'] == pytest.approx(rec['wall_time_s'] +
+                                                  failed['wall_time_s'])

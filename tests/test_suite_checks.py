@@ -9,7 +9,7 @@ from clst_mmseg.benchmark.suite_checks import (Stats, method_stats,
                                                side_by_side, signal_checks,
                                                wall_time)
 from conftest import ROOT
-from test_benchmark_fakes import make_suite
+from test_benchmark_fakes import make_suite, valid_record
 
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import benchmark_signal  # noqa: E402
@@ -22,6 +22,16 @@ def _rec(method, seed, miou, start='2026-01-01T10:00:00+00:00',
                 metrics=dict(mIoU=miou), per_class_iou={}, started_at=start,
                 finished_at=end, wall_time_s=60.0,
                 checkpoint=dict(path='x.pth', iteration=1), **extra)
+
+
+def _stored(method, seed, miou, resolved_config, **extra):
+    """:func:`_rec` as the store takes it: its run id made of its task,
+    method, config and seed, its mIoU the mean of its per-class IoU."""
+    rec = valid_record(method, seed=seed, resolved_config=resolved_config)
+    return dict(_rec(method, seed, miou, **extra), task='mini',
+                run_id=rec['run_id'], config_hash=rec['config_hash'],
+                resolved_config=resolved_config,
+                per_class_iou=dict(road=miou))
 
 
 def test_method_stats_and_wall_time():
@@ -84,15 +94,15 @@ def test_tool_prints_wall_time_tables_and_checks(tmp_path, capsys):
     ref_dir = tmp_path / 'ref'
     for i, r in enumerate(spec.runs):
         miou = values[r.method][r.seed]
-        store.write(_rec(r.method, r.seed, miou, task='mini',
-                         run_id=r.run_id, suite=suite,
-                         end=f'2026-01-01T10:0{i}:30+00:00'))
+        store.write(_stored(r.method, r.seed, miou, r.resolved_config,
+                            suite=suite,
+                            end=f'2026-01-01T10:0{i}:30+00:00'))
         ResultsStore(str(ref_dir)).write(
-            _rec(r.method, r.seed, miou + 1, task='mini',
-                 run_id=f'old-{r.run_id}', suite=suite))
+            _stored(r.method, r.seed, miou + 1, dict(old=True),
+                    suite=suite))
     # a record of another suite is not part of the reference
     ResultsStore(str(ref_dir)).write(
-        _rec('clst', 0, 10.0, task='mini', run_id='other', suite='x.py'))
+        _stored('clst', 0, 10.0, {}, suite='x.py'))
     assert benchmark_signal.main([suite, '--reference', str(ref_dir)]) == 0
     out = capsys.readouterr().out
     assert ('this suite: 6 finished run(s), 5 min 30 s wall from the first '

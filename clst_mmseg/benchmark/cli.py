@@ -13,6 +13,7 @@ from .execute_local import parse_gpus, run_local, slots_for
 from .preflight import failed, format_table, needs_preflight, preflight
 from .progress import Progress
 from .protocol_cards import protocol_summary
+from .provenance import foreign_tree_warning
 from .run_one import plan_action
 from .spec import RunSpec
 from .store import ResultsStore
@@ -180,6 +181,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     store = ResultsStore(suite.results_dir,
                          readonly=args.dry_run or args.preflight)
     folder = osp.join(suite.work_dir, 'submitit')
+    if not args.report_only:
+        warning = foreign_tree_warning()
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
 
     if args.preflight:
         return run_preflight(suite, runs, store, args, gpus)

@@ -1,6 +1,7 @@
 """What identifies a run: the resolved config, its hash, the run id."""
 import hashlib
 import json
+import math
 from typing import Any, Dict, Optional
 
 from mmengine.config import Config
@@ -39,7 +40,11 @@ def resolve_config(path: str,
 
 
 def _canonical(value: Any) -> Any:
-    """JSON-able form that keeps tuples apart from lists."""
+    """JSON-able form that keeps tuples apart from lists and non-finite
+    floats apart from null (a record, strict JSON, keeps this form, so its
+    config hashes as it did when it ran)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {'__float__': repr(value)}
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, tuple):
@@ -49,6 +54,21 @@ def _canonical(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return {'__repr__': repr(value)}
+
+
+def from_canonical(value: Any) -> Any:
+    """A config in its canonical form (what records keep, see
+    :func:`hashed_config`) as plain data again: tuples as lists, non-finite
+    floats as floats."""
+    if isinstance(value, dict):
+        if set(value) == {'__tuple__'}:
+            return [from_canonical(v) for v in value['__tuple__']]
+        if set(value) == {'__float__'}:
+            return float(value['__float__'])
+        return {k: from_canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_canonical(v) for v in value]
+    return value
 
 
 def hashed_config(resolved: Dict) -> Dict:

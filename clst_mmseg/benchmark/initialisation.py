@@ -7,22 +7,15 @@ Pure functions over plain data (no torch, no registries).
 import re
 from typing import Any, Dict, List, Tuple
 
+# the records' canonical config form back to plain data (also imported by
+# other modules under this name)
+from .identity import from_canonical as _plain
+
 #: ``init_cfg`` types that load a checkpoint.
 PRETRAINED_TYPES = ('Pretrained', 'PretrainedIfAvailable')
 #: What :class:`~clst_mmseg.models.PretrainedIfAvailable` logs when it
 #: cannot obtain its checkpoint (the module then keeps its random init).
 UNAVAILABLE = 'PretrainedIfAvailable: checkpoint {} is not available'
-
-
-def _plain(value: Any) -> Any:
-    """Undo the record's canonical form (tuples kept as ``__tuple__``)."""
-    if isinstance(value, dict):
-        if set(value) == {'__tuple__'}:
-            return [_plain(v) for v in value['__tuple__']]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def pretrained_entries(model: Any, prefix: str = 'model'

@@ -1,6 +1,12 @@
 """Where a run ran: git revision, package versions, hardware. Collected on
 the machine that executes the run (a Slurm node, a local GPU), without
-importing torch."""
+importing torch.
+
+The git state is that of the tree holding the imported ``clst_mmseg``
+package (:data:`PACKAGE_ROOT`): the code that actually runs, whatever the
+folder the command was started in (an editable install of another checkout
+runs that checkout's code; :func:`foreign_tree_warning` says so).
+"""
 import hashlib
 import os
 import os.path as osp
@@ -10,6 +16,10 @@ import subprocess
 import tempfile
 from importlib import metadata
 from typing import Dict, List, Optional, Tuple
+
+#: The folder that holds the imported ``clst_mmseg`` package (its
+#: repository root in a checkout).
+PACKAGE_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: Distribution names reported in every record.
 PACKAGES = ('torch', 'torchvision', 'mmsegmentation', 'mmengine', 'mmcv',
@@ -127,6 +137,36 @@ def git_info(repo: str, exclude: Optional[str] = None,
                 os.replace(tmp, osp.join(diff_dir, name))
             info['diff_file'] = name
     return info
+
+
+def _toplevel(folder: str) -> Optional[str]:
+    top = _run(['git', 'rev-parse', '--show-toplevel'], cwd=folder)
+    return osp.realpath(top.strip()) if top and top.strip() else None
+
+
+def foreign_tree_warning(cwd: Optional[str] = None) -> Optional[str]:
+    """One line when the command was started inside a git working tree
+    that does not hold the ``clst_mmseg`` that runs (e.g. an editable
+    install of another checkout): the records describe the package's tree,
+    not that one.
+
+    Args:
+        cwd (str, optional): Where the command was started (default: the
+            current folder).
+
+    Returns:
+        str | None: The warning, or None.
+    """
+    here = _toplevel(cwd or os.getcwd())
+    if here is None:
+        return None
+    package = _toplevel(PACKAGE_ROOT)
+    if package == here:
+        return None
+    where = f'git tree {package}' if package else 'not in a git tree'
+    return (f'warning: the clst_mmseg that runs is {PACKAGE_ROOT}/clst_mmseg '
+            f'({where}), not the working tree this command started in '
+            f'({here}); records describe the code that runs')
 
 
 def repo_relative(path: str, repo: str) -> str:

@@ -163,6 +163,22 @@ def provenance_lines(records: Sequence[Dict], expected: int) -> List[str]:
     return lines
 
 
+def set_aside_lines(store: ResultsStore, runs: Sequence,
+                    records: Sequence[Dict]) -> List[str]:
+    """The runs without a valid record whose record was set aside as
+    invalid (``invalid_records/``): why, and that they are planned again."""
+    have = {r['run_id'] for r in records}
+    notes = []
+    for run in runs:
+        aside = [] if run.run_id in have else store.set_aside(run.task,
+                                                              run.run_id)
+        if aside:
+            path, why = aside[-1]
+            notes.append(f'{run.method}/s{run.seed}: its record was invalid '
+                         f'({why}; kept as {path}); the run is planned again')
+    return ['Not in the table: ' + '; '.join(notes) + '.'] if notes else []
+
+
 def publish(suite: Suite, store: ResultsStore,
             echo: Callable[[str], None] = print) -> Dict[str, List[str]]:
     """Write every task's leaderboard files and print the Markdown.
@@ -204,6 +220,7 @@ def publish(suite: Suite, store: ResultsStore,
                                   if len(tests) else 0)
         title = suite.task_title(task)
         footer = provenance_lines(task_records, len(task_runs))
+        footer += set_aside_lines(store, task_runs, task_records)
         out_dir = osp.join(suite.results_dir, task)
         os.makedirs(out_dir, exist_ok=True)
         footer += [ln for ln in [cards_link_line(out_dir, REPO_ROOT)] if ln]

@@ -14,15 +14,17 @@ says ``running`` while they run, then ``finished``, ``failed`` (exception,
 NaN loss, non-zero exit, no checkpoint, evaluation failed) or
 ``interrupted`` (the training was killed by a signal or stopped by the
 user; a record left ``running`` by a process that died counts too).
-Interrupted runs resume from their last checkpoint on the next invocation
-(so does a run without a valid record whose work dir has one); failed ones
-restart from scratch, except diverged ones (a non-finite loss or weight:
-retrying the same config and seed diverges again), which are retried only
-when asked (``retry_diverged``); finished ones are reused unless
-``retrain``. Earlier attempts are kept, summarised, in ``attempts``, and
-``compute_time_s`` sums the wall time of this attempt and of every attempt
-since the last finished one (a lost attempt's time is estimated from the
-last file it wrote).
+Interrupted and failed runs resume from the newest checkpoint of their work
+dir that loads on the next invocation (so does a run without a valid
+record whose work dir has one), unless the config the training dumped there
+is not the run's; diverged ones (a non-finite loss or weight: retrying the
+same config and seed diverges again) are retried, from scratch, only when
+asked (``retry_diverged``); finished ones are reused unless ``retrain``.
+Every attempt is logged in the run's attempt ledger
+(``<task>/attempts/<run_id>.jsonl``), summarised in the record's
+``attempts``, and ``compute_time_s`` sums the wall time of this attempt and
+of every attempt since the last retrain, whatever became of their records
+(a lost attempt's time is estimated from the last file it wrote).
 """
 import datetime
 import json
@@ -35,13 +37,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
 from .initialisation import init_used
-from .provenance import (git_info, hardware, portable_command, repo_relative,
-                         versions)
+from .provenance import (PACKAGE_ROOT, git_info, hardware, portable_command,
+                         repo_relative, versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -102,27 +105,49 @@ def plan_action(store: ResultsStore, spec: RunSpec,
 
     Returns:
         tuple: ``(action, record)``; action is ``run`` (no record),
-        ``reuse``, ``retrain``, ``busy``, ``resume`` (interrupted, or no
-        valid record, with a checkpoint), ``restart`` (interrupted, no
-        checkpoint), ``retry`` (failed: from scratch) or ``diverged``
-        (failed with a non-finite loss/weight: left alone unless
-        ``retry_diverged``).
+        ``reuse``, ``retrain``, ``busy``, ``resume`` (see :func:`resumes`),
+        ``restart`` (interrupted, nothing to resume), ``retry`` (failed:
+        from scratch) or ``diverged`` (failed with a non-finite
+        loss/weight: left alone unless ``retry_diverged``).
     """
     rec = store.read(spec.task, spec.run_id)
     if store.is_locked(spec.task, spec.run_id):
         return 'busy', rec
     status = store.effective_status(rec)
-    if status is None:
-        return ('resume' if wd.last_checkpoint(spec.work_dir) else
-                'run'), rec
     if status == 'finished':
         return ('retrain' if retrain else 'reuse'), rec
-    if status == 'interrupted':
-        return ('resume' if wd.last_checkpoint(spec.work_dir) else
-                'restart'), rec
     if diverged(rec) and not retry_diverged:
         return 'diverged', rec
-    return 'retry', rec
+    if resumes(spec, status, rec):
+        return 'resume', rec
+    return dict(interrupted='restart', failed='retry').get(status,
+                                                          'run'), rec
+
+
+def resumes(spec: RunSpec, status: Optional[str],
+            record: Optional[Dict]) -> bool:
+    """Whether the next attempt of a run continues from the newest
+    checkpoint of its work dir that loads (``tools/train.py --resume``)
+    rather than from scratch.
+
+    It does when the run has no valid record, was interrupted or failed
+    (an exception, a full disk, an evaluation that failed: nothing that
+    the same weights would repeat), its work dir has a checkpoint and the
+    config the training dumped there is the run's (or none was dumped). A
+    retrain of a finished run, a retried diverged one (its last checkpoint
+    leads to the same divergence: resuming is bit-exact) and a run whose
+    dumped config differs start from scratch.
+
+    Args:
+        spec (RunSpec): The run.
+        status (str, optional): Its record's effective status (None: no
+            valid record).
+        record (dict, optional): Its record.
+    """
+    if status == 'finished' or diverged(record):
+        return False
+    return wd.last_checkpoint(spec.work_dir) is not None and \
+        _verify_config(spec) is not False
 
 
 def _elapsed_until_last_write(prev: Dict, work_dir: str) -> Optional[float]:
@@ -141,6 +166,7 @@ def _elapsed_until_last_write(prev: Dict, work_dir: str) -> Optional[float]:
 
 def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     out = {k: prev.get(k) for k in _SUMMARY_KEYS}
+    out['wall_time_estimated'] = False
     if lost:
         out['status'] = 'interrupted'
         out['reason'] = dict(
@@ -152,8 +178,9 @@ def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     return out
 
 
-#: The repository this package lives in: record paths are relative to it.
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The repository this package lives in: record paths are relative to it,
+#: and its git state is the code that runs.
+_REPO = PACKAGE_ROOT
 
 
 def _display(path: str) -> str:
@@ -162,15 +189,81 @@ def _display(path: str) -> str:
     return repo_relative(path, _REPO)
 
 
-def _compute_time(wall: float, attempts: List[Dict]) -> float:
-    """Wall time of this attempt plus every attempt since the last finished
-    one (resumed, retried, lost: all of it was spent on this result)."""
+def _compute_time(wall: float, history: List[Dict],
+                  new_count: bool) -> float:
+    """Wall time of this attempt plus every earlier attempt since the last
+    one that started a new count (a ``--retrain``): resumed, retried, lost,
+    set aside with its record, all of it was spent on this result.
+
+    Args:
+        wall (float): This attempt's wall time.
+        history (list[dict]): The earlier attempts (:func:`attempt_history`).
+        new_count (bool): This attempt starts a new count.
+    """
     total = wall
-    for prev in reversed(attempts):
-        if prev.get('status') == 'finished':
-            break
+    for prev in ([] if new_count else reversed(history)):
         total += prev.get('wall_time_s') or 0.0
+        if prev.get('new_count'):
+            break
     return total
+
+
+#: What a result holds that the record checks (moved into the reason of
+#: an ``invalid_result``).
+_RESULT_KEYS = ('metrics', 'per_class_iou', 'curve', 'trajectory',
+                'train_curve')
+#: Ledger keys that are not part of an attempt's summary in the record.
+_LEDGER_ONLY = ('event', 'pid')
+
+
+def _ledger_attempts(entries: List[Dict]) -> List[Dict]:
+    """The ledger's entries merged per attempt (start, then its end), in
+    the order the attempts started."""
+    merged: Dict[str, Dict] = {}
+    for entry in entries:
+        merged.setdefault(entry['attempt'], {}).update(entry)
+    return list(merged.values())
+
+
+def attempt_history(store: ResultsStore, spec: RunSpec,
+                    prev: Optional[Dict]) -> List[Dict]:
+    """Every earlier attempt of a run, from its ledger (the caller holds the
+    run's lock, so none is in flight).
+
+    An attempt whose process died before its end entry is closed now as
+    lost, its time estimated from the last file it wrote. A run whose
+    ledger is empty but whose record lists attempts (written before the
+    ledger existed) has them copied into the ledger first.
+
+    Returns:
+        list[dict]: One summary per attempt, oldest first; ``new_count``
+        marks an attempt that started a new compute count (a retrain).
+    """
+    log = store.attempt_log(spec.task, spec.run_id)
+    if not log and prev is not None:
+        earlier = list(prev.get('attempts') or []) + [
+            _summary(prev, prev['status'] == 'running', spec.work_dir)]
+        for i, summary in enumerate(earlier):
+            entry = dict(summary, event='end', attempt=f'record-{i}',
+                         new_count=i > 0 and
+                         earlier[i - 1].get('status') == 'finished')
+            store.log_attempt(spec.task, spec.run_id, entry)
+        log = store.attempt_log(spec.task, spec.run_id)
+    history = _ledger_attempts(log)
+    for i, attempt in enumerate(history):
+        if attempt.get('event') == 'end':
+            continue
+        # no end entry: the process died (or its last writes failed)
+        own = prev is not None and prev.get('attempt') == attempt['attempt']
+        summary = _summary(
+            prev if own else attempt,
+            lost=not own or prev['status'] == 'running',
+            work_dir=spec.work_dir if i == len(history) - 1 else '')
+        end = dict(summary, event='end', attempt=attempt['attempt'])
+        store.log_attempt(spec.task, spec.run_id, end)
+        attempt.update(end)
+    return [{k: v for k, v in a.items() if k not in _LEDGER_ONLY}
+            for a in history]
 
 
 def _child_env(spec: RunSpec, env: Optional[Dict]) -> Dict[str, str]:
@@ -480,15 +573,15 @@ def training_metrics(spec: RunSpec,
 
 def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
     """The record of a run that starts now (status ``running``)."""
-    repo = osp.dirname(osp.dirname(spec.train_script))
     return dict(
         schema=1, run_id=spec.run_id, task=spec.task, method=spec.method,
         seed=spec.seed, status='running', reason=None,
+        attempt=uuid.uuid4().hex[:12],
         suite=_display(spec.suite) if spec.suite else None,
         config=_display(spec.config),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
-        git=git_info(repo, exclude=spec.results_dir,
+        git=git_info(_REPO, exclude=spec.results_dir,
                      diff_dir=osp.join(spec.results_dir, spec.task, 'diffs')),
         versions=versions(),
         hardware=hardware(), devices=None, started_at=now(),
@@ -500,6 +593,31 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         checkpoint=None, curve=[], config_verified=None, commands=None,
         attempts=attempts,
         resolved_config=spec.resolved_config)
+
+
+def _close(store: ResultsStore, spec: RunSpec, rec: Dict,
+           history: List[Dict], new_count: bool) -> None:
+    """End an attempt: its compute, its ledger entry, its final record.
+
+    A result that cannot be what it says (an mIoU that is not the mean of
+    its classes, a value out of range: see :mod:`.schema`) fails the run
+    (``invalid_result``); the values move into the reason.
+    """
+    rec['finished_at'] = now()
+    rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
+                                          history, new_count)
+    problem = store.problem(rec)
+    if problem is not None:
+        kept = {k: rec.get(k) for k in _RESULT_KEYS}
+        _fail(rec, 'failed', 'invalid_result',
+              f'the result is not a valid record: {problem}')
+        rec['reason']['values'] = kept
+        rec.update(metrics=None, per_class_iou=None, curve=[], trajectory=[],
+                   train_curve=[])
+    store.log_attempt(spec.task, spec.run_id, dict(
+        _summary(rec, lost=False), event='end', attempt=rec['attempt'],
+        new_count=new_count))
+    store.write(rec)
 
 
 def execute(spec: RunSpec,
@@ -537,18 +655,20 @@ def execute(spec: RunSpec,
             return Outcome(spec.run_id, spec.label, 'failed', prev)
         if stop.is_set():
             return Outcome(spec.run_id, spec.label, 'interrupted', prev)
-        attempts = []
-        if prev is not None:
-            lost = prev['status'] == 'running'  # we hold the lock: dead
-            attempts = list(prev.get('attempts') or []) + [
-                _summary(prev, lost, spec.work_dir)
-            ]
-        resume = bool((prev is None or attempts[-1]['status']
-                       == 'interrupted') and wd.last_checkpoint(spec.work_dir))
+        history = attempt_history(store, spec, prev)
+        status = None if prev is None else 'interrupted' if prev[
+            'status'] == 'running' else prev['status']  # we hold the lock
+        # a retrain of a finished run starts a new count of compute
+        new_count = status == 'finished'
+        resume = resumes(spec, status, prev)
         if not resume and osp.isdir(spec.work_dir):
             shutil.rmtree(spec.work_dir)
         os.makedirs(spec.work_dir, exist_ok=True)
-        rec = new_record(spec, attempts, resume)
+        rec = new_record(spec, history, resume)
+        store.log_attempt(spec.task, spec.run_id, dict(
+            event='start', attempt=rec['attempt'],
+            started_at=rec['started_at'], host=rec['host'], pid=rec['pid'],
+            resumed=resume, new_count=new_count))
         store.write(rec)
         try:
             _train_and_test(spec, rec, resume, _child_env(spec, env),
@@ -560,17 +680,11 @@ def execute(spec: RunSpec,
             else:  # KeyboardInterrupt, SystemExit
                 _fail(rec, 'interrupted', 'stopped',
                       f'benchmark stopped ({type(e).__name__})')
-            rec['finished_at'] = now()
-            rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
-                                                  attempts)
-            store.write(rec)
+            _close(store, spec, rec, history, new_count)
             if not isinstance(e, Exception):
                 raise
             return Outcome(spec.run_id, spec.label, rec['status'], rec)
-        rec['finished_at'] = now()
-        rec['compute_time_s'] = _compute_time(rec['wall_time_s'] or 0.0,
-                                              attempts)
-        store.write(rec)
+        _close(store, spec, rec, history, new_count)
         return Outcome(spec.run_id, spec.label, rec['status'], rec)
     finally:
         lock.release()

@@ -3,6 +3,8 @@
 Layout under the results folder::
 
     <task>/records/<run_id>.json   one record per run (small; commit these)
+    <task>/attempts/<run_id>.jsonl every attempt of a run, one line at its
+                                   start and one at its end (commit these)
     <task>/.locks/<run_id>.lock    advisory locks while a run executes
 
 A record is replaced with a temp file + ``os.replace`` in the same folder,
@@ -13,13 +15,20 @@ the lock follows the training process itself (its file descriptor is
 inherited), dies with it, and a second benchmark process on the same folder
 skips a run that is being executed.
 
-Every record read is validated against ``record_schema.json``. An invalid
-one (truncated, ``{}``, wrong types, a run id that is not its file name) is
-reported in one line and moved, under its run's lock, to
-``<task>/invalid_records/<run_id>.<UTC time>.json`` (never deleted); its run
+Every record read is validated against ``record_schema.json`` and by
+meaning (:func:`~.schema.meaning_problem`). An invalid one (truncated,
+``{}``, wrong types, a run id that is not its file name or not made of its
+own task, method, config hash and seed, a metric out of range or that is
+not the mean of its classes' IoU) is reported in one line and moved, under
+its run's lock, to ``<task>/invalid_records/<run_id>.<UTC time>.json``
+(never deleted), the problem beside it in ``<same name>.reason``; its run
 then counts as not run. A read-only store (``--dry-run``) only reports it.
 Records are readable by the group and others as the umask allows (not
 ``mkstemp``'s 0600).
+
+The attempt ledger is appended to (under the run's lock) and never
+rewritten or moved: what an attempt cost survives its record being set
+aside, replaced or lost with the process that wrote it.
 """
 import contextlib
 import datetime
@@ -40,6 +49,10 @@ SCHEMA = 1
 STATUSES = ('running', 'finished', 'failed', 'interrupted')
 #: Where invalid records are moved, inside ``<results_dir>/<task>/``.
 INVALID_DIR = 'invalid_records'
+#: Beside a moved record: why it was invalid (one line).
+REASON_SUFFIX = '.reason'
+#: Where the attempt ledgers are, inside ``<results_dir>/<task>/``.
+ATTEMPTS_DIR = 'attempts'
 
 
 def _umask() -> int:
@@ -126,6 +139,11 @@ class ResultsStore:
 
     def lock_path(self, task: str, run_id: str) -> str:
         return osp.join(self.root, task, '.locks', f'{run_id}.lock')
+
+    @staticmethod
+    def problem(record: Dict) -> Optional[str]:
+        """Why :meth:`write` would refuse ``record`` (None: it would not)."""
+        return record_problem(_clean(record))
 
     def write(self, record: Dict) -> str:
         """Write (or replace) a run's record atomically.
@@ -228,6 +246,9 @@ class ResultsStore:
                             f'{osp.basename(path)[:-5]}.{stamp}.json')
             os.makedirs(osp.dirname(dest), exist_ok=True)
             os.replace(path, dest)
+            with contextlib.suppress(OSError):  # the move is what counts
+                with open(dest[:-len('.json')] + REASON_SUFFIX, 'w') as f:
+                    f.write(problem + '\n')
             self._report(path, f'{head}; moved to {_display(dest)}; its run '
                          'is planned again')
         except OSError as e:
@@ -237,6 +258,29 @@ class ResultsStore:
             if lock is not None:
                 lock.release()
         return None
+
+    def set_aside(self, task: str, run_id: str) -> List[Tuple[str, str]]:
+        """A run's records that were moved to ``invalid_records/``, oldest
+        first.
+
+        Returns:
+            list[tuple]: ``(path relative to the task folder, why)``.
+        """
+        folder = osp.join(self.root, task, INVALID_DIR)
+        names = sorted(n for n in (os.listdir(folder) if osp.isdir(folder)
+                                   else [])
+                       if n.startswith(f'{run_id}.') and n.endswith('.json')
+                       and n[len(run_id) + 1:-len('.json')].count('.') == 1)
+        out = []
+        for name in names:
+            try:
+                with open(osp.join(folder, name[:-len('.json')] +
+                                   REASON_SUFFIX)) as f:
+                    why = f.read().strip()
+            except OSError:
+                why = 'invalid'
+            out.append((f'{INVALID_DIR}/{name}', why))
+        return out
 
     def _report(self, path: str, text: str) -> None:
         if path not in self._reported:
@@ -259,6 +303,48 @@ class ResultsStore:
                     rec = self._load(osp.join(folder, name), t, name[:-5])
                     if rec is not None:
                         out.append(rec)
+        return out
+
+    def ledger_path(self, task: str, run_id: str) -> str:
+        return osp.join(self.root, task, ATTEMPTS_DIR, f'{run_id}.jsonl')
+
+    def log_attempt(self, task: str, run_id: str, entry: Dict) -> None:
+        """Append one entry to a run's attempt ledger (the caller holds the
+        run's lock), flushed to disk before returning.
+
+        Raises:
+            OSError: If the ledger cannot be written, naming it.
+        """
+        path = self.ledger_path(task, run_id)
+        line = json.dumps(_clean(entry), allow_nan=False) + '\n'
+        try:
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                         RECORD_MODE)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+
+    def attempt_log(self, task: str, run_id: str) -> List[Dict]:
+        """A run's attempt ledger, oldest entry first (a line cut short by a
+        crash is skipped)."""
+        try:
+            with open(self.ledger_path(task, run_id)) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get('attempt'):
+                out.append(entry)
         return out
 
     def check_writable(self, task: str) -> None:

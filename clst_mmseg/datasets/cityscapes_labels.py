@@ -5,6 +5,8 @@ are never retyped.
 Every real task of the project labels pixels with these trainIds (0..18);
 255 means "ignore".
 """
+import csv
+import os.path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -21,16 +23,29 @@ CITYSCAPES_CLASSES: Tuple[str, ...] = tuple(lb.name for lb in _TRAIN_LABELS)
 #: One RGB colour per class, in trainId order.
 CITYSCAPES_PALETTE: List[List[int]] = [list(lb.color) for lb in _TRAIN_LABELS]
 
-_NOT_IN_SYNTHIA16 = ('terrain', 'truck', 'train')
-_NOT_IN_SYNTHIA13 = _NOT_IN_SYNTHIA16 + ('wall', 'fence', 'pole')
+#: Where the named evaluation class subsets are kept (data, read by the
+#: benchmark layer too).
+CLASS_SUBSETS_CSV = osp.join(osp.dirname(osp.abspath(__file__)),
+                             'class_subsets.csv')
+
+
+def _load_class_subsets(
+        path: str = CLASS_SUBSETS_CSV) -> Dict[str, List[str]]:
+    """Read the subsets and check every name against the 19 classes."""
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(ln for ln in f if not ln.startswith('#')))
+    subsets: Dict[str, List[str]] = {}
+    for row in rows:
+        if row['class'] not in CITYSCAPES_CLASSES:
+            raise ValueError(f'{path}: {row["subset"]}: unknown Cityscapes '
+                             f'class {row["class"]!r}')
+        subsets.setdefault(row['subset'], []).append(row['class'])
+    return subsets
+
 
 #: Evaluation class subsets: GTA5->Cityscapes uses all 19 classes;
 #: SYNTHIA->Cityscapes reports 16 and 13 classes.
-CLASS_SUBSETS: Dict[str, List[str]] = {
-    'mIoU19': list(CITYSCAPES_CLASSES),
-    'mIoU16': [c for c in CITYSCAPES_CLASSES if c not in _NOT_IN_SYNTHIA16],
-    'mIoU13': [c for c in CITYSCAPES_CLASSES if c not in _NOT_IN_SYNTHIA13],
-}
+CLASS_SUBSETS: Dict[str, List[str]] = _load_class_subsets()
 
 
 def label_id_to_train_id_lut() -> np.ndarray:

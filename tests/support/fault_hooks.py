@@ -7,9 +7,12 @@ clst_mmseg's reliability guarantees):
   only the checkpoint's weights go bad.
 - ``FullDiskHook``: makes checkpoint writes from a given iteration on fail
   with ``OSError(ENOSPC)`` after half of the bytes were written, as a disk
-  that fills up does.
+  that fills up does; with ``once`` (a file it creates) only in the first
+  training, as a disk that was freed again before the retry.
 """
 import errno
+import os.path as osp
+from typing import Optional
 
 import torch
 from mmengine.fileio.backends.local_backend import LocalBackend
@@ -44,12 +47,16 @@ class PoisonWeightsHook(Hook):
 class FullDiskHook(Hook):
     priority = 'HIGHEST'
 
-    def __init__(self, at: int) -> None:
-        self.at = at
+    def __init__(self, at: int, once: Optional[str] = None) -> None:
+        self.at, self.once = at, once
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if runner.iter + 1 != self.at:
             return
+        if self.once:
+            if osp.exists(self.once):
+                return
+            open(self.once, 'w').close()
 
         def put(self, obj, filepath):
             with open(filepath, 'wb') as f:
