@@ -9,19 +9,27 @@ from torch import Tensor
 
 def class_mix_masks(labels: Tensor,
                     ignore_index: int = 255,
-                    generator: Optional[torch.Generator] = None) -> Tensor:
+                    generator: Optional[torch.Generator] = None,
+                    candidates: str = 'image') -> Tensor:
     """Per-image ClassMix masks from source labels.
 
-    For each image, of the ``n`` classes present in its label map (the
-    ignore index is never a candidate) ``ceil(n / 2)`` are drawn without
-    replacement, as in DACS's ``(n + n % 2) / 2``; the mask is True on every
-    pixel of a drawn class. Draws from ``generator`` or torch's global
-    generator (saved and restored by ``RNGStateHook``).
+    For each image, of the ``n`` candidate classes ``ceil(n / 2)`` are drawn
+    without replacement, as in DACS's ``(n + n % 2) / 2``; the mask is True
+    on every pixel of a drawn class. Candidates: ``'image'``, the classes
+    present in the image's label map (the ignore index is never one);
+    ``'batch'``, the values present anywhere in the batch's label maps, the
+    ignore index included, as DAFormer's ``get_class_masks`` draws them
+    (lhoyer/DAFormer ``mmseg/models/utils/dacs_transforms.py``:
+    ``torch.unique(labels)`` inside the loop over the images), so a drawn
+    class may be absent from the image. Draws from ``generator`` or torch's
+    global generator (saved and restored by ``RNGStateHook``).
 
     Args:
         labels (Tensor): Source labels, (N, H, W) or (N, 1, H, W), integer.
-        ignore_index (int): Label that is never pasted. Defaults to 255.
+        ignore_index (int): Label that is never pasted with ``'image'``
+            candidates. Defaults to 255.
         generator (torch.Generator, optional): Random generator.
+        candidates (str): ``'image'`` or ``'batch'``. Defaults to 'image'.
 
     Returns:
         Tensor: Masks, (N, H, W), bool; True where the source is pasted.
@@ -31,10 +39,16 @@ def class_mix_masks(labels: Tensor,
     if labels.dim() != 3:
         raise ValueError('class_mix_masks: labels must be (N, H, W) or '
                          f'(N, 1, H, W), got shape {tuple(labels.shape)}')
+    if candidates not in ('image', 'batch'):
+        raise ValueError("class_mix_masks: candidates must be 'image' or "
+                         f"'batch', got {candidates!r}")
     masks = []
     for label in labels:
-        classes = torch.unique(label)
-        classes = classes[classes != ignore_index]
+        if candidates == 'batch':
+            classes = torch.unique(labels)
+        else:
+            classes = torch.unique(label)
+            classes = classes[classes != ignore_index]
         n = classes.numel()
         order = torch.randperm(n, generator=generator)
         chosen = classes[order[:(n + n % 2) // 2].to(classes.device)]

@@ -1,0 +1,49 @@
+# PLACEHOLDER written by helper i23-train so that the DAFormer-stack configs
+# run before i23-arch's base lands: the real file (a small MiT with the
+# DAFormer head, issue 23 item 6) replaces it when the branches are merged.
+# Stand-in: mmseg's MixVisionTransformer at a few channels with mmseg's
+# SegformerHead (per-level MLP + 1x1 fusion) in place of the DAFormer head
+# (per-level MLP + depthwise-separable ASPP fusion). Random initialisation,
+# as every model of the CPU tasks.
+data_preprocessor = dict(
+    type='UDADataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    size=(64, 64),
+    pad_val=0,
+    seg_pad_val=255)
+norm_cfg = dict(type='BN', requires_grad=True)
+segmentor = dict(
+    type='EncoderDecoder',
+    backbone=dict(
+        type='MixVisionTransformer',
+        in_channels=3,
+        embed_dims=16,
+        num_stages=4,
+        num_layers=[1, 1, 1, 1],
+        num_heads=[1, 2, 4, 8],
+        patch_sizes=[7, 3, 3, 3],
+        sr_ratios=[8, 4, 2, 1],
+        out_indices=(0, 1, 2, 3),
+        mlp_ratio=4,
+        qkv_bias=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.1),
+    decode_head=dict(
+        type='SegformerHead',
+        in_channels=[16, 32, 64, 128],
+        in_index=[0, 1, 2, 3],
+        channels=64,
+        dropout_ratio=0.1,
+        num_classes=7,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+            avg_non_ignore=True),
+        ignore_index=255),
+    auxiliary_head=None,
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
