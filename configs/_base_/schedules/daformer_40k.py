@@ -4,7 +4,7 @@
 # no weight decay on position blocks and norms; a linear warm-up of the
 # learning rate over 1500 iterations from 1e-6 of it, then poly decay with
 # power 1 to 0; 40k iterations, batch 2 (the task's data config).
-_base_ = ['./uda_40k.py']
+_base_ = ['./uda_40k.py', './daformer_paramwise.py']
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
@@ -12,22 +12,8 @@ optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     clip_grad=None,
-    # from the release (the gta2cs config's paramwise_cfg.custom_keys;
-    # mmengine matches them as mmcv did: substrings of the parameter name,
-    # the longest key first). Assumed: mmseg 1.x's MixVisionTransformer
-    # names the LayerNorm closing each stage layers.<i>.2 (DAFormer's
-    # mix_transformer.py: norm1..norm4, matched by 'norm'), so it is named
-    # here to keep it out of the weight decay too.
-    paramwise_cfg=dict(
-        custom_keys={
-            'head': dict(lr_mult=10.0),
-            'pos_block': dict(decay_mult=0.0),
-            'norm': dict(decay_mult=0.0),
-            'backbone.layers.0.2.': dict(decay_mult=0.0),
-            'backbone.layers.1.2.': dict(decay_mult=0.0),
-            'backbone.layers.2.2.': dict(decay_mult=0.0),
-            'backbone.layers.3.2.': dict(decay_mult=0.0),
-        }))
+    # from the release (schedules/daformer_paramwise.py)
+    paramwise_cfg=_base_.daformer_paramwise_cfg)
 # from the paper / release (poly10warm.py: policy 'poly', power 1.0,
 # min_lr 0, warmup 'linear', warmup_iters 1500, warmup_ratio 1e-6). mmcv
 # multiplies the poly rate lr (1 - t / 40000) by a warm-up factor rising

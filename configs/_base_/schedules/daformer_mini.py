@@ -2,7 +2,7 @@
 # schedules/daformer_40k.py (AdamW, head lr x10, no weight decay on norms,
 # linear warm-up then poly decay with power 1) on the mini schedule
 # (schedules/mini.py: 500 iterations).
-_base_ = ['./mini.py']
+_base_ = ['./mini.py', './daformer_paramwise.py']
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
@@ -13,17 +13,8 @@ optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
     clip_grad=None,
-    # from the release (see schedules/daformer_40k.py)
-    paramwise_cfg=dict(
-        custom_keys={
-            'head': dict(lr_mult=10.0),
-            'pos_block': dict(decay_mult=0.0),
-            'norm': dict(decay_mult=0.0),
-            'backbone.layers.0.2.': dict(decay_mult=0.0),
-            'backbone.layers.1.2.': dict(decay_mult=0.0),
-            'backbone.layers.2.2.': dict(decay_mult=0.0),
-            'backbone.layers.3.2.': dict(decay_mult=0.0),
-        }))
+    # from the release (schedules/daformer_paramwise.py)
+    paramwise_cfg=_base_.daformer_paramwise_cfg)
 # assumed: the warm-up scaled with the schedule (1500 of 40000 iterations ->
 # 19 of 500); from the paper: linear from 1e-6, poly power 1 (ends as in
 # schedules/daformer_40k.py: mmcv's rates, the poly decay first)
