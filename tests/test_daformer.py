@@ -129,12 +129,15 @@ def test_feature_distance_needs_a_pretrained_backbone():
 
 
 def test_daformer_adds_the_feature_distance_to_the_source_loss(tmp_path):
-    seg, _ = _pretrained_deeplab(tmp_path)
+    seg, donor = _pretrained_deeplab(tmp_path)
     cfg = _cfg('configs/daformer_deeplab/mini.py').model.to_dict()
     cfg['segmentor']['backbone']['init_cfg'] = seg.backbone.init_cfg
     cfg.update(fd_weight=0.005)
     model = MODELS.build(cfg)
-    model.init_weights()
+    model.init_weights()  # what the runner does: the frozen encoder too
+    fd_state = model.feature_distance.backbone.state_dict()
+    for k, v in donor.backbone.state_dict().items():
+        assert torch.equal(fd_state[k], v), k
     inputs, samples, target = _batch()
     losses = model.loss(inputs, samples, target)
     # the student starts from the same weights: no distance yet
