@@ -22,7 +22,11 @@ from conftest import ROOT
 
 SMALL = dict(n_source=6, n_target_train=5, n_target_val=4, n_source_val=3)
 METHODS = ('source_only', 'oracle', 'adaptsegnet', 'advent', 'self_training',
-           'self_training_cb', 'dacs', 'clst')
+           'self_training_cb', 'dacs', 'clst', 'daformer', 'mic',
+           'daformer_deeplab', 'clst_daformer')
+#: Methods whose adverse config also names adverse's thing classes for the
+#: feature distance (off on the CPU tasks).
+FD_CLASSES = ('daformer', 'mic', 'daformer_deeplab')
 
 
 def _files(root):
@@ -278,7 +282,7 @@ def test_configs_are_the_mini_configs_on_adverse_data(method):
         'val_dataloader.dataset.type', 'test_dataloader.dataset.type',
         'source_val_dataloader.dataset.type',
         'model.segmentor.decode_head.num_classes'
-    }
+    } | ({'model.fd_classes'} if method in FD_CLASSES else set())
     assert adv['source_val_dataloader.dataset.type'] == 'AdverseSourceDataset'
     assert adv['source_val_dataloader.dataset.split'] == 'val'
     assert adv['model.segmentor.decode_head.num_classes'] == len(

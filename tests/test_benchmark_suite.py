@@ -218,6 +218,9 @@ def test_reference_numbers():
         ('gta2cs', 'mIoU19', 'dacs_release', 53.04),
         ('synthia2cs', 'mIoU16', 'dacs', 48.34),
         ('synthia2cs', 'mIoU13', 'dacs', 54.81),
+        ('gta2cs', 'mIoU19', 'daformer', 68.3),
+        ('synthia2cs', 'mIoU16', 'daformer', 60.9),
+        ('gta2cs', 'mIoU19', 'mic_daformer', 70.6),
     ]
     assert len(refs) == len(expected)
     for task, metric, key, value in expected:

@@ -326,7 +326,7 @@ def test_b5_config_without_its_weights_file_stops_before_training(
 
 def test_mini_base_is_randomly_initialised_and_small():
     cfg = Config.fromfile(MINI)
-    assert cfg.segmentor.backbone.init_cfg is None
+    assert cfg.segmentor.backbone.get("init_cfg") is None
     assert cfg.data_preprocessor.size == (64, 64)
     seg = _segmentor()
     assert 0.4e6 < sum(p.numel() for p in seg.parameters()) < 0.7e6

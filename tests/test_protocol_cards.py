@@ -175,6 +175,12 @@ def test_protocol_summary_of_paper_configs():
         'SGD(lr=0.00025) val:2000 test:1024x512 ref:advent_adv')
     assert ' test:full ref:cbst_crst' in line('configs/self_training_cb/'
                                                'gta2cs.py')
+    assert line('configs/daformer/gta2cs.py') == (
+        'MixVisionTransformer/pytorch BN-train init:mit_b5_mmseg.pth '
+        'src:1280x720,crop512x512,flip0.5 tgt:1024x512,crop512x512,flip0.5 '
+        'rcs:T0.01 batch:2 iters:40000 AdamW(lr=6e-05) val:4000 '
+        'test:1024x512 ref:daformer')
+    assert line('configs/mic/synthia2cs.py').endswith('ref:-')
     # no declaration: the suite entry's key; joint ADVENT declares None
     assert line('configs/clst/gta2cs.py', 'clst').endswith('ref:clst')
     assert line('configs/advent/gta2cs.py', 'advent').endswith('ref:-')

@@ -358,7 +358,8 @@ def protocol_summary(resolved: Dict,
 
     Returns:
         str: e.g. ``R101/caffe BN-train ASPP:first_two init:<file>
-        src:1280x720,crop512x512,noflip tgt:... batch:2 iters:40000
+        src:1280x720,crop512x512,noflip tgt:... [rcs:T0.01] batch:2
+        iters:40000
         SGD(lr=0.00025) val:5000,labels1024x512 test:1024x512 ref:dacs``
         (sizes as width x height; ``test:full``: the whole image).
     """
@@ -386,6 +387,9 @@ def protocol_summary(resolved: Dict,
             (dataset.get('source') or {}).get('pipeline')))
         parts.append('tgt:' + _pipeline_summary(
             (dataset.get('target') or {}).get('pipeline')))
+        rcs = dataset.get('rare_class_sampling')
+        if isinstance(rcs, dict):
+            parts.append(f'rcs:T{rcs.get("class_temp")}')
     parts.append(f'batch:{data.get("batch_size")}')
     parts.append(f'iters:{resolve_key(cfg, "train_cfg.max_iters")}')
     opt = resolve_key(cfg, 'optim_wrapper.optimizer')

@@ -38,7 +38,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .generated_cache import cache_parent, ensure_generated
+from .generated_cache import (cache_parent, ensure_class_stats,
+                              ensure_generated)
 from .mini import _bank, _Canvas, _write
 
 ADVERSE_VERSION = 'v1'
@@ -628,10 +629,14 @@ def ensure_adverse(root: Optional[str] = None, seed: int = 0) -> str:
     """
     meta = dict(task='adverse', version=ADVERSE_VERSION, seed=int(seed),
                 size=list(DEFAULT_SIZE), **DEFAULT_COUNTS)
-    return ensure_generated(
+    root = ensure_generated(
         root or default_root(seed), meta,
         lambda folder: generate_adverse(folder, seed=seed, size=DEFAULT_SIZE,
                                         **DEFAULT_COUNTS), 'adverse')
+    # the source's class statistics (rare class sampling)
+    ensure_class_stats(osp.join(root, 'source'), '_labelTrainIds.png',
+                       len(ADVERSE_CLASSES))
+    return root
 
 
 def main(argv=None) -> None:

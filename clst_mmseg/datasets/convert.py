@@ -28,7 +28,8 @@ import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
-from .cityscapes_labels import IGNORE_INDEX, label_id_to_train_id_lut
+from .cityscapes_labels import (CITYSCAPES_CLASSES, IGNORE_INDEX,
+                                label_id_to_train_id_lut)
 from .synthia_labels import synthia_id_to_train_id_lut
 
 TRAIN_ID_SUFFIX = '_labelTrainIds.png'
@@ -324,4 +325,30 @@ def conversion_cli(dataset: str,
         print(f'  failed: {line}')
     if len(summary.failed) > 20:
         print(f'  ... and {len(summary.failed) - 20} more')
-    return 1 if summary.failed else 0
+    if summary.failed:
+        return 1
+    path = write_dataset_class_stats(dataset, args.data_root, args.nproc)
+    print(f'class statistics (rare class sampling): {path}')
+    return 0
+
+
+def write_dataset_class_stats(dataset: str, data_root: str,
+                              nproc: int = 1) -> str:
+    """Write the per-image class statistics of the converted labels beside
+    the data (``DATA_ROOT/sample_class_stats.json``, read by rare class
+    sampling), as DAFormer's converters do; Cityscapes: the train split only
+    (as DAFormer's ``cityscapes.py``).
+
+    Returns:
+        str: The statistics file.
+    """
+    from .class_stats import compute_class_stats, write_class_stats
+    labels = [dst for _, dst in find_label_pairs(dataset, data_root)]
+    if dataset == 'cityscapes':
+        train = osp.join(data_root, LABEL_SOURCES[dataset].label_dir,
+                         'train') + os.sep
+        labels = [p for p in labels if p.startswith(train)]
+    num_classes = len(CITYSCAPES_CLASSES)  # trainIds of every dataset
+    stats = compute_class_stats(data_root, labels, num_classes, IGNORE_INDEX,
+                                nproc=nproc)
+    return write_class_stats(data_root, stats, num_classes, IGNORE_INDEX)

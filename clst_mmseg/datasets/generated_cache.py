@@ -94,3 +94,34 @@ def ensure_generated(root: str,
         raise OSError(f'{what}: could not move generated data to {root}')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_class_stats(data_root: str, label_suffix: str,
+                       num_classes: int, label_dir: str = 'labels') -> str:
+    """Write the per-image class statistics of a generated split
+    (:data:`~.class_stats.CLASS_STATS_FILE`, read by rare class sampling)
+    into its folder unless they are there.
+
+    A cache generated before the statistics existed gets them on first use;
+    the file is written atomically, so processes racing here write the same
+    file.
+
+    Args:
+        data_root (str): The split's folder (e.g. ``<cache>/source``).
+        label_suffix (str): Suffix of its label files.
+        num_classes (int): Classes of the task.
+        label_dir (str): Folder of the label files inside ``data_root``.
+
+    Returns:
+        str: The statistics file.
+    """
+    from .class_stats import (CLASS_STATS_FILE, compute_class_stats,
+                              write_class_stats)
+    path = osp.join(data_root, CLASS_STATS_FILE)
+    if osp.isfile(path):
+        return path
+    folder = osp.join(data_root, label_dir)
+    labels = [osp.join(folder, f) for f in sorted(os.listdir(folder))
+              if f.endswith(label_suffix)]
+    stats = compute_class_stats(data_root, labels, num_classes)
+    return write_class_stats(data_root, stats, num_classes)

@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .generated_cache import cache_parent, ensure_generated
+from .generated_cache import (cache_parent, ensure_class_stats,
+                              ensure_generated)
 
 MINI_VERSION = 'v2'
 MARKER = 'MINI_COMPLETE.json'
@@ -519,11 +520,15 @@ def ensure_mini(root: Optional[str] = None, seed: int = 0) -> str:
     """
     meta = dict(version=MINI_VERSION, seed=int(seed),
                 size=list(DEFAULT_SIZE), **DEFAULT_COUNTS)
-    return ensure_generated(
+    root = ensure_generated(
         root or default_root(seed), meta,
         lambda folder: generate_mini(
             folder, seed=seed, size=DEFAULT_SIZE, **DEFAULT_COUNTS),
         'mini', marker=MARKER)
+    # the source's class statistics (rare class sampling)
+    ensure_class_stats(osp.join(root, 'source'), '_labelTrainIds.png',
+                       NUM_CLASSES)
+    return root
 
 
 def main(argv=None) -> None:

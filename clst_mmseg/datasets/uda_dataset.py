@@ -4,6 +4,8 @@ from typing import Optional
 import numpy as np
 from mmseg.registry import DATASETS
 
+from .rare_class_sampling import RareClassSampler
+
 
 @DATASETS.register_module()
 class UDADataset:
@@ -12,7 +14,9 @@ class UDADataset:
     Item ``i`` holds source sample ``i mod len(source)`` and a target sample
     drawn uniformly at random (numpy's global generator, which mmengine seeds
     per worker), so every target image is seen regardless of the dataset
-    sizes. The target sample keeps its dataset index (``sample_idx``) and the
+    sizes. With ``rare_class_sampling`` the source sample is drawn by
+    DAFormer's rare class sampling instead (:class:`RareClassSampler`; the
+    index is not used). The target sample keeps its dataset index (``sample_idx``) and the
     geometric transform its pipeline applied (``scale_factor``, ``flip``,
     ``crop_bbox``) in its meta information.
 
@@ -22,13 +26,18 @@ class UDADataset:
             does not load annotations.
         metainfo (dict, optional): Overrides the meta information, which is
             otherwise the source dataset's. Defaults to None.
+        rare_class_sampling (dict, optional): Arguments of
+            :class:`RareClassSampler` (``class_temp``, ``min_pixels``,
+            ``min_crop_ratio``, ``max_crop_retries``); None samples the
+            source by index. Defaults to None.
 
     Returns items ``dict(inputs, data_samples, target_inputs,
     target_data_samples)``.
     """
 
     def __init__(self, source: dict, target: dict,
-                 metainfo: Optional[dict] = None):
+                 metainfo: Optional[dict] = None,
+                 rare_class_sampling: Optional[dict] = None):
         self.source = DATASETS.build(source)
         self.target = DATASETS.build(target)
         src_classes = tuple(self.source.metainfo['classes'])
@@ -40,6 +49,10 @@ class UDADataset:
         self._metainfo = dict(self.source.metainfo)
         if metainfo:
             self._metainfo.update(metainfo)
+        self.rare_class_sampler = None
+        if rare_class_sampling is not None:
+            self.rare_class_sampler = RareClassSampler(
+                self.source, **rare_class_sampling)
 
     @property
     def metainfo(self) -> dict:
@@ -49,7 +62,10 @@ class UDADataset:
         return max(len(self.source), len(self.target))
 
     def __getitem__(self, idx: int) -> dict:
-        src = self.source[idx % len(self.source)]
+        if self.rare_class_sampler is not None:
+            src = self.rare_class_sampler.sample()
+        else:
+            src = self.source[idx % len(self.source)]
         tgt = self.target[np.random.randint(len(self.target))]
         return dict(
             inputs=src['inputs'],

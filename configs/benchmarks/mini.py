@@ -12,7 +12,8 @@ _base_ = ['./_base_/default.py', './_base_/pseudo_label_diagnostics.py']
 tasks = ['mini']
 methods = [
     'source_only', 'adaptsegnet', 'advent', 'self_training',
-    dict(name='self_training_cb', reference='cbst'), 'dacs', 'clst', 'oracle'
+    dict(name='self_training_cb', reference='cbst'), 'dacs', 'clst',
+    'daformer_deeplab', 'daformer', 'mic', 'clst_daformer', 'oracle'
 ]
 seeds = [0, 1, 2]
 device = 'cpu'  # hide GPUs: mini numbers stay comparable across machines
@@ -23,8 +24,14 @@ cpu_jobs = 2
 # each run with the task's own schedule
 overrides = {}
 # each adaptation method against source-only, then CLST against the
-# closest baselines (self-training without the ensemble and contrast; DACS)
+# closest baselines (self-training without the ensemble and contrast; DACS);
+# DAFormer's recipe against DACS (same network) and its architecture
+# (daformer vs daformer_deeplab: same recipe); MIC against DAFormer; CLST
+# on the DAFormer stack against CLST (same loss) and DAFormer (same stack)
 comparisons = [(m, 'source_only') for m in (
     'adaptsegnet', 'advent', 'self_training', 'self_training_cb', 'dacs',
-    'clst')] + [('clst', 'self_training'), ('clst', 'self_training_cb'),
-                ('clst', 'dacs')]
+    'clst', 'daformer_deeplab', 'daformer', 'mic', 'clst_daformer')] + [
+        ('clst', 'self_training'), ('clst', 'self_training_cb'),
+        ('clst', 'dacs'), ('daformer_deeplab', 'dacs'),
+        ('daformer', 'daformer_deeplab'), ('mic', 'daformer'),
+        ('clst_daformer', 'clst'), ('clst_daformer', 'daformer')]

@@ -13,7 +13,11 @@ methods = [
     'source_only', 'adaptsegnet',
     dict(name='advent_adv', config='configs/advent/{task}_advent.py'),
     'self_training',
-    'self_training_cb', 'dacs', 'clst', 'oracle'
+    'self_training_cb', 'dacs', 'clst',
+    # the MiT-B5 + DAFormer head stack (its own network and recipe: see
+    # docs/protocols/daformer.md; MIC's configs name MIC(DAFormer)'s row)
+    'daformer', 'mic', 'clst_daformer',
+    'oracle'
 ]
 seeds = [0, 1, 2]
 device = 'auto'
@@ -27,4 +31,5 @@ overrides = {}
 comparisons = [(m, 'source_only') for m in (
     'adaptsegnet', 'advent_adv', 'self_training', 'self_training_cb', 'dacs',
     'clst')] + [('clst', 'self_training'), ('clst', 'self_training_cb'),
-                ('clst', 'dacs')]
+                ('clst', 'dacs'), ('mic', 'daformer'),
+                ('clst_daformer', 'clst'), ('clst_daformer', 'daformer')]

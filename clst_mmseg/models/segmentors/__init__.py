@@ -5,8 +5,10 @@ from .dacs import DACS
 from .adaptsegnet import AdaptSegNet
 from .advent import ADVENT
 from .clst import CLST
+from .daformer import DAFormer
+from .mic import MIC
 
 __all__ = [
     'UDASegmentor', 'SelfTraining', 'CBST', 'DACS', 'AdaptSegNet', 'ADVENT',
-    'CLST'
+    'CLST', 'DAFormer', 'MIC'
 ]

@@ -1,5 +1,6 @@
 """CLST: contrastive learning of class centroids and self-training with a
 temporal ensemble (Marsden, Bartler, Doebler, Yang, arXiv 2105.02001)."""
+import contextlib
 import math
 from typing import Dict, List, Optional, Sequence
 
@@ -13,10 +14,12 @@ from torch import Tensor
 
 from ..utils import PhotometricAugment, class_balanced, confidence_threshold
 from ..utils.ensemble_memory import AugGeometry
+from ..utils.head_features import capture_classifier_input
 from .self_training import pseudo_label_ce
 from .uda_segmentor import UDASegmentor
 
 _LABEL_SOURCES = ('ensemble', 'online')
+_FEATURE_SOURCES = ('backbone', 'classifier_input')
 _SELECTIONS = dict(threshold=('threshold', ),
                    class_balanced=('portion', 'max_threshold'))
 
@@ -100,10 +103,17 @@ class CLST(UDASegmentor):
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.
         projection_head (dict): Config of the projection head (e.g.
-            :class:`ProjectionHead`) applied to ``extract_feat``'s output;
-            ``in_index`` / ``in_channels`` set to None take the decode
-            head's (the classifier's input feature). None: no projection,
-            the centroids are taken on the decode head's input feature.
+            :class:`ProjectionHead`) applied to the centroid feature (see
+            ``feature_source``); ``in_index`` / ``in_channels`` set to None
+            take the decode head's (the classifier's input feature). None:
+            no projection, the centroids are taken on that feature itself.
+        feature_source (str): The feature the centroids are built on:
+            'backbone' (``extract_feat``'s output at the level the decode
+            head reads; DeepLabV2's classifier reads ResNet layer4 directly)
+            or 'classifier_input' (the decode head's own feature map that
+            its classifier ``conv_seg`` reads, before its dropout; for heads
+            that fuse several levels, e.g. DAFormer's). Defaults to
+            'backbone'.
         contrastive_loss (dict): Config of the centroid loss; its
             ``num_classes`` defaults to the decode head's.
         cl_weight (float): Weight of the contrastive term (0 turns it off).
@@ -149,6 +159,7 @@ class CLST(UDASegmentor):
                  segmentor: ConfigType,
                  projection_head: OptConfigType,
                  contrastive_loss: ConfigType,
+                 feature_source: str = 'backbone',
                  cl_weight: float = 1.0,
                  cl_target_labels: str = 'ensemble',
                  cl_target_min_conf: float = 0.0,
@@ -176,13 +187,18 @@ class CLST(UDASegmentor):
             if value is not None and not 0 <= value < 1:
                 raise ValueError(f'CLST: {name} must be in [0, 1), got '
                                  f'{value!r}')
+        if feature_source not in _FEATURE_SOURCES:
+            raise ValueError(f'CLST: feature_source must be one of '
+                             f'{_FEATURE_SOURCES}, got {feature_source!r}')
+        self.feature_source = feature_source
         self.ensemble_cfg = self._check_ensemble_cfg(ensemble)
         self.pseudo_label_cfg = check_pseudo_label_cfg(pseudo_label)
         if projection_head is None:
             # the centroids are taken on the level the decode head reads
             # (checked here, not at the first contrastive step)
-            self.feature_level = self._decode_level(
-                'without a projection head the centroids need a single level')
+            self.feature_level = 0 if feature_source == 'classifier_input' \
+                else self._decode_level('without a projection head the '
+                                        'centroids need a single level')
             self.projection_head = None
         else:
             self.feature_level = None
@@ -204,6 +220,18 @@ class CLST(UDASegmentor):
         self.register_buffer('local_iter', torch.zeros((), dtype=torch.long))
         self._ensemble_feed: Optional[dict] = None
 
+    @contextlib.contextmanager
+    def _centroid_feature(self, feats: List[Tensor]):
+        """Yields the feature list the centroids are built on: ``feats``
+        itself ('backbone'), or a list that receives the decode head's
+        classifier input while the block runs a forward pass of the head
+        ('classifier_input')."""
+        if self.feature_source == 'backbone':
+            yield feats
+            return
+        with capture_classifier_input(self.segmentor.decode_head) as got:
+            yield got
+
     def _decode_level(self, remedy: str) -> int:
         """The one ``extract_feat`` level the decode head reads (``remedy``
         ends the error when it reads several)."""
@@ -219,6 +247,16 @@ class CLST(UDASegmentor):
         decode head reads."""
         cfg = dict(cfg)
         head = self.segmentor.decode_head
+        if self.feature_source == 'classifier_input':
+            # one map: the head's feature before its classifier
+            if cfg.get('in_index') not in (None, 0):
+                raise ValueError('CLST: with feature_source='
+                                 "'classifier_input' projection_head."
+                                 'in_index must be None or 0')
+            cfg['in_index'] = 0
+            if cfg.get('in_channels') is None:
+                cfg['in_channels'] = head.channels
+            return cfg
         if cfg.get('in_index') is None:
             cfg['in_index'] = self._decode_level(
                 'set projection_head.in_index')
@@ -478,7 +516,8 @@ class CLST(UDASegmentor):
         self.local_iter += 1
         seg = self.segmentor
         feats_s = seg.extract_feat(inputs)
-        losses = seg._decode_head_forward_train(feats_s, data_samples)
+        with self._centroid_feature(feats_s) as cfeat_s:
+            losses = seg._decode_head_forward_train(feats_s, data_samples)
         if seg.with_auxiliary_head:
             losses.update(seg._auxiliary_head_forward_train(
                 feats_s, data_samples))
@@ -488,7 +527,8 @@ class CLST(UDASegmentor):
         student_in = (self.target_augment(target_inputs)
                       if self.target_augment is not None else target_inputs)
         feats_t = seg.extract_feat(student_in)
-        logits_t = seg.decode_head.forward(feats_t)
+        with self._centroid_feature(feats_t) as cfeat_t:
+            logits_t = seg.decode_head.forward(feats_t)
         self._leave_ensemble_feed(logits_t, target_inputs,
                                   target_data_samples)
         zero = logits_t.new_zeros(())
@@ -503,7 +543,7 @@ class CLST(UDASegmentor):
         losses['cl.weight'] = zero + cl_w
         if cl_w > 0:
             losses.update(self._contrastive_loss(
-                feats_s, data_samples, feats_t, logits_t,
+                cfeat_s, data_samples, cfeat_t, logits_t,
                 target_data_samples, target_inputs.shape[2:], cl_w))
         elif self.projection_head is not None:
             # keeps the projection head in the graph: DDP (without

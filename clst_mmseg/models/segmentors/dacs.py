@@ -106,6 +106,11 @@ class DACS(UDASegmentor):
     pixel-weighted cross-entropy on the mixed batch (pasted pixels: source
     label, weight 1). Evaluation uses the student.
 
+    Subclasses add terms through :meth:`source_loss` (the source batch and
+    its features) and :meth:`target_terms` (given the step's pseudo-labels
+    and their per-pixel weights), and restrict the pseudo-labelled region
+    with :meth:`valid_pseudo_region`.
+
     Args:
         segmentor (dict): Config of the wrapped mmseg segmentor.
         alpha (float): EMA decay of the teacher. Defaults to 0.99.
@@ -115,6 +120,10 @@ class DACS(UDASegmentor):
         mix_augment (dict, optional): Arguments of
             :class:`PhotometricAugment` for the mixed batch; None turns it
             off.
+        mix_classes (str): ClassMix candidates, ``'image'`` (the classes of
+            each source image, as DACS) or ``'batch'`` (the values of the
+            whole source batch, as DAFormer's release); see
+            :func:`class_mix_masks`. Defaults to 'image'.
         classmix_draw_ignore (bool): Whether the ignore label is one of the
             classes ClassMix can draw (see :func:`class_mix_masks`).
             Defaults to False.
@@ -128,27 +137,37 @@ class DACS(UDASegmentor):
                  pseudo_threshold: float = 0.968,
                  mix_loss_weight: float = 1.0,
                  mix_augment: Optional[dict] = dict(),
+                 mix_classes: str = 'image',
                  classmix_draw_ignore: bool = False,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         super().__init__(segmentor, data_preprocessor, init_cfg)
         if not 0 <= pseudo_threshold <= 1:
-            raise ValueError('DACS: pseudo_threshold must be in [0, 1], got '
-                             f'{pseudo_threshold}')
+            raise ValueError(f'{type(self).__name__}: pseudo_threshold must '
+                             f'be in [0, 1], got {pseudo_threshold}')
+        if mix_classes not in ('image', 'batch'):
+            raise ValueError(f"{type(self).__name__}: mix_classes must be "
+                             f"'image' or 'batch', got {mix_classes!r}")
         self.pseudo_threshold = float(pseudo_threshold)
         self.mix_loss_weight = float(mix_loss_weight)
+        self.mix_classes = mix_classes
         self.classmix_draw_ignore = bool(classmix_draw_ignore)
         self.teacher = EMATeacher(self.segmentor, alpha)
-        self.mix_augment = None
-        if mix_augment is not None:
-            mean = getattr(self.data_preprocessor, 'mean', None)
-            std = getattr(self.data_preprocessor, 'std', None)
-            if mean is None or std is None:
-                raise ValueError('DACS: mix_augment needs a data '
-                                 'preprocessor with mean and std')
-            self.mix_augment = PhotometricAugment(
-                mean.flatten().tolist(), std.flatten().tolist(),
-                **mix_augment)
+        self.mix_augment = self.build_augment(mix_augment, 'mix_augment')
+
+    def build_augment(self, cfg: Optional[dict],
+                      name: str) -> Optional[PhotometricAugment]:
+        """A :class:`PhotometricAugment` with the preprocessor's
+        normalisation (None: no augmentation)."""
+        if cfg is None:
+            return None
+        mean = getattr(self.data_preprocessor, 'mean', None)
+        std = getattr(self.data_preprocessor, 'std', None)
+        if mean is None or std is None:
+            raise ValueError(f'{type(self).__name__}: {name} needs a data '
+                             'preprocessor with mean and std')
+        return PhotometricAugment(mean.flatten().tolist(),
+                                  std.flatten().tolist(), **cfg)
 
     @torch.no_grad()
     def pseudo_labels(self, target_inputs: Tensor):
@@ -167,6 +186,58 @@ class DACS(UDASegmentor):
         weight = (conf >= self.pseudo_threshold).float().mean()
         return labels, weight
 
+    def valid_pseudo_region(self, labels: Tensor) -> Optional[Tensor]:
+        """Where pseudo-labels may be trained on, (N, H, W) bool, or None
+        (everywhere, as DACS)."""
+        return None
+
+    def source_loss(self, inputs: Tensor, data_samples: SampleList):
+        """The wrapped segmentor's supervised loss on the source batch, as
+        its own ``loss`` computes it, and the features it was computed on.
+
+        Returns:
+            tuple[dict, list[Tensor]]: Losses (``decode.*``, ``aux.*``) and
+            ``extract_feat``'s output.
+        """
+        seg = self.segmentor
+        feats = seg.extract_feat(inputs)
+        losses = seg._decode_head_forward_train(feats, data_samples)
+        if seg.with_auxiliary_head:
+            losses.update(seg._auxiliary_head_forward_train(
+                feats, data_samples))
+        return losses, feats
+
+    def mixed_loss(self, inputs: Tensor, data_samples: SampleList,
+                   target_inputs: Tensor, target_data_samples: SampleList,
+                   pl_labels: Tensor, pl_weights: Tensor) -> dict:
+        """ClassMix of source into target and the pixel-weighted
+        cross-entropy of the mixed batch (``mix.loss_ce``); records the
+        teacher's labels where they enter it (diagnostics)."""
+        src_labels = torch.stack(
+            [s.gt_sem_seg.data[0] for s in data_samples]).long()
+        masks = class_mix_masks(src_labels, candidates=self.mix_classes,
+                                draw_ignore=self.classmix_draw_ignore)
+        valid = self.valid_pseudo_region(pl_labels)
+        unused = masks if valid is None else masks | ~valid
+        self.record_pseudo_labels(pl_labels.masked_fill(unused, 255),
+                                  target_data_samples)
+        mixed = mix(masks, inputs, target_inputs)
+        if self.mix_augment is not None:
+            mixed = self.mix_augment(mixed)
+        mixed_labels = mix(masks, src_labels, pl_labels)
+        weights = torch.where(masks, torch.ones_like(pl_weights), pl_weights)
+        logits = full_res_logits(self.segmentor, mixed)
+        return {'mix.loss_ce': self.mix_loss_weight * pixel_weighted_ce(
+            logits, mixed_labels, weights)}
+
+    def target_terms(self, inputs: Tensor, data_samples: SampleList,
+                     target_inputs: Tensor, target_data_samples: SampleList,
+                     pl_labels: Tensor, pl_weights: Tensor) -> dict:
+        """The target-side terms given the step's pseudo-labels and their
+        per-pixel weights (DACS: the mixed loss)."""
+        return self.mixed_loss(inputs, data_samples, target_inputs,
+                               target_data_samples, pl_labels, pl_weights)
+
     def loss(self,
              inputs: Tensor,
              data_samples: SampleList,
@@ -180,30 +251,21 @@ class DACS(UDASegmentor):
             ``mix.pseudo_weight``.
         """
         self.teacher.update(self.segmentor)
-        losses = self.segmentor.loss(inputs, data_samples)
+        losses, _ = self.source_loss(inputs, data_samples)
         if target_inputs is None:
             return losses
         if target_inputs.shape != inputs.shape:
-            raise ValueError('DACS: ClassMix needs source and target batches '
-                             f'of one shape, got {tuple(inputs.shape)} and '
+            raise ValueError(f'{type(self).__name__}: ClassMix needs source '
+                             'and target batches of one shape, got '
+                             f'{tuple(inputs.shape)} and '
                              f'{tuple(target_inputs.shape)}')
         pl_labels, pl_weight = self.pseudo_labels(target_inputs)
-        src_labels = torch.stack(
-            [s.gt_sem_seg.data[0] for s in data_samples]).long()
-        masks = class_mix_masks(src_labels,
-                                draw_ignore=self.classmix_draw_ignore)
-        # diagnostics: the teacher's labels where they enter the mixed loss
-        self.record_pseudo_labels(pl_labels.masked_fill(masks, 255),
-                                  target_data_samples)
-        mixed = mix(masks, inputs, target_inputs)
-        if self.mix_augment is not None:
-            mixed = self.mix_augment(mixed)
-        mixed_labels = mix(masks, src_labels, pl_labels)
-        weights = torch.where(masks, torch.ones_like(pl_labels,
-                                                     dtype=torch.float),
-                              pl_weight)
-        logits = full_res_logits(self.segmentor, mixed)
-        losses['mix.loss_ce'] = self.mix_loss_weight * pixel_weighted_ce(
-            logits, mixed_labels, weights)
+        pl_weights = pl_weight.expand(pl_labels.shape).clone()
+        valid = self.valid_pseudo_region(pl_labels)
+        if valid is not None:
+            pl_weights = pl_weights * valid
+        losses.update(self.target_terms(inputs, data_samples, target_inputs,
+                                        target_data_samples, pl_labels,
+                                        pl_weights))
         losses['mix.pseudo_weight'] = pl_weight
         return losses

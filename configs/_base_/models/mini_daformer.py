@@ -51,8 +51,7 @@ segmentor = dict(
         attn_drop_rate=0.0,
         drop_path_rate=0.1,
         act_cfg=dict(type='GELU'),
-        norm_cfg=dict(type='LN', eps=1e-6),
-        init_cfg=None),
+        norm_cfg=dict(type='LN', eps=1e-6)),
     decode_head=dict(
         type='DAFormerHead',
         in_channels=[16, 32, 80, 128],

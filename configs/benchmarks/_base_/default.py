@@ -19,7 +19,11 @@ method_titles = dict(
     self_training_global='ST (global portion per round, CBST paper)',
     cbst='CBST',
     dacs='DACS',
-    clst='CLST')
+    clst='CLST',
+    daformer='DAFormer',
+    mic='MIC (DAFormer)',
+    clst_daformer='CLST on DAFormer (beyond the paper)',
+    daformer_deeplab='DAFormer recipe on DeepLab')
 # Context rows: baselines on top (and what methods are compared against),
 # upper bounds at the bottom.
 baselines = ['source_only']
