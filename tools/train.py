@@ -86,7 +86,8 @@ def main():
 
     if config_amp_error(cfg.optim_wrapper):
         sys.exit(f'error: {config_amp_error(cfg.optim_wrapper)}')
-    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
+    with one_line_errors():  # a foreign (unsafe) checkpoint stops it
+        apply_resume(cfg, args.resume)  # the newest one in the work dir
 
     with one_line_errors():
         if 'runner_type' not in cfg:
