@@ -49,8 +49,21 @@ a test in ``tests/test_compat.py``. Nothing is patched on disk.
    the process group with gloo, drop ``device_ids`` and revert SyncBN to BN.
 4. ``pkg_resources``: mmengine 0.10.7 imports it and setuptools >= 82 no
    longer ships it; ``setup.py`` pins ``setuptools<82`` (no code here).
+5. Exit after DDP. Under DDP, torch's gloo process group outlives
+   ``destroy_process_group`` (DDP's C++ reducer keeps it; its threads are
+   still running at exit), and its worker threads (``pt_gloo_runloop``)
+   drop each finished work there, whose saved thread-local state holds
+   Python objects. A drop that comes while the interpreter finalizes takes
+   the GIL; CPython ends such a thread with ``pthread_exit``, whose forced
+   unwind through a noexcept destructor calls ``std::terminate``:
+   ``terminate called without an active exception``, SIGABRT, now and then
+   (more often on a loaded machine), in a rank that had finished.
+   :func:`exit_after_distributed` ends such a process after Python's exit
+   handlers (logging, multiprocessing children, finalizers) but without the
+   interpreter's finalization.
 """
 import ast
+import atexit
 import contextlib
 import functools
 import importlib
@@ -435,6 +448,28 @@ def _patch_cpu_distributed() -> None:
         return orig_wrap(self, model_wrapper_cfg, model)
 
     Runner.wrap_model = wrap_model
+
+
+# ---------------------------------------------------------------------------
+# 5. exit after DDP
+# ---------------------------------------------------------------------------
+def exit_after_distributed(status: Any = 0) -> None:
+    """End a process that ran a torch.distributed process group as
+    ``sys.exit(status)`` would (an int, or a message printed to stderr with
+    status 1), running Python's exit handlers but not the interpreter's
+    finalization (see 5. in the module docstring). Never returns."""
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:
+        print(status, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def apply() -> None:

@@ -64,10 +64,9 @@ def main():
     import clst_mmseg
     clst_mmseg.register_all_modules()
     from clst_mmseg.apis import (apply_resume, check_work_dir,
-                                 close_distributed, config_amp_error,
-                                 enable_amp, load_config, one_line_errors,
-                                 prepare_run, register_tool_hooks,
-                                 set_tool_threads)
+                                 config_amp_error, enable_amp, exit_tool,
+                                 load_config, one_line_errors, prepare_run,
+                                 register_tool_hooks, set_tool_threads)
     from clst_mmseg.engine.hooks import ValMetricsJSONHook
     from clst_mmseg.engine.hooks.non_finite_check_hook import \
         ensure_non_finite_check
@@ -99,7 +98,7 @@ def main():
         if args.val_metrics_dir:
             runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
         runner.train()
-    close_distributed()
+    exit_tool(0)  # closes DDP's process group (see exit_tool)
 
 
 if __name__ == '__main__':

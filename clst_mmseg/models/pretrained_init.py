@@ -27,8 +27,9 @@ class PretrainedIfAvailable(PretrainedInit):
     ``http(s)://``, ``torchvision://``, ``open-mmlab://`` ...), i.e. with
     torch's ``weights_only=True`` unpickler once the project's compat layer
     is applied; a file that it refuses, or that is truncated, stops the run
-    (:class:`~clst_mmseg.compat.CheckpointError`). Only obtaining the checkpoint is guarded; loading an obtained
-    state dict into the module behaves exactly as ``Pretrained`` (non-strict).
+    (:class:`~clst_mmseg.compat.CheckpointError`). Only obtaining the
+    checkpoint is guarded; loading an obtained state dict into the module
+    behaves exactly as ``Pretrained`` (non-strict).
 
     Note: mmengine's ``BaseModule.init_weights`` runs ``type='Pretrained'``
     after the children's own ``init_weights`` but treats any other type,
