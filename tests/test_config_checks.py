@@ -175,6 +175,15 @@ def test_constructor_keys_of_uda_methods_and_kwargs_chains():
      'number >= 0, got True'),
     ('advent', {'model.lambda_ent.main': float('inf')},
      'model.lambda_ent.main: ADVENT expects a finite number >= 0, got inf'),
+    ('daformer', {'model.fd_min_ratio': 1.5},
+     'model.fd_min_ratio: DAFormer expects a finite number in [0, 1], got '
+     '1.5'),
+    ('daformer', {'model.alpha': 1.0},
+     'model.alpha: DAFormer expects a finite number in [0, 1), got 1.0'),
+    ('mic', {'model.mask_ratio': float('nan')},
+     'model.mask_ratio: MIC expects a finite number in [0, 1), got nan'),
+    ('mic', {'model.mask_block_size': 0},
+     'model.mask_block_size: MIC expects an int >= 1, got 0'),
 ])
 def test_method_knobs_out_of_range_name_the_key(method, options, expected):
     cfg = load_config(f'{ROOT}/configs/{method}/mini.py', options)
