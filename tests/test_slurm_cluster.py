@@ -45,7 +45,8 @@ CANCELLED, REQUEUED = 'source_only', 'clst'
 VOLATILE = ('started_at', 'finished_at', 'host', 'pid', 'wall_time_s',
             'train_time_s', 'test_time_s', 'compute_time_s',
             'peak_memory_mb', 'peak_host_rss_mb', 'work_dir', 'commands',
-            'checkpoint', 'attempts', 'resumed', 'hardware', 'suite')
+            'checkpoint', 'attempts', 'attempt', 'resumed', 'hardware',
+            'suite')
 TIMEOUT_S = 600
 
 

@@ -40,6 +40,9 @@ EXPECTED = {
     'self_training': 'subset19',  # the shared convention
     'source_only': 'subset19',
     'oracle': 'subset19',
+    'daformer': 'subset19',  # lhoyer/DAFormer README: mIoU19 x 19/16
+    'mic': 'subset19',  # MIC(DAFormer) runs on DAFormer's code
+    'clst_daformer': 'subset19',  # DAFormer's convention (beyond the paper)
 }
 CBST = osp.join(ROOT, 'configs', 'self_training_cb', 'synthia2cs.py')
 EVAL_PIPELINE = [
