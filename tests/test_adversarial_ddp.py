@@ -15,6 +15,7 @@ import torch
 import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from conftest import ROOT
 from mmengine.config import Config
+from mmengine.registry import MODEL_WRAPPERS
 from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
@@ -40,25 +41,28 @@ def test_configs_use_the_separate_ddp_wrapper(method):
         find_unused_parameters=False)
 
 
+@MODEL_WRAPPERS.register_module(force=True)
+class _CountingWrapper(torch.nn.Module):
+    """An in-place wrapper as MMSeparateDistributedDataParallel puts around
+    a part: it forwards, and has none of the part's other methods."""
+    calls = 0
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        type(self).calls += 1
+        return self.module(*args, **kwargs)
+
+
 def test_state_dict_keys_skip_in_place_wrappers():
     """Wrapped in place (as MMSeparateDistributedDataParallel does), the
     parts keep their plain keys, and the forward runs through the
     wrapper."""
     from mmengine.model import is_model_wrapper
-    from mmengine.registry import MODEL_WRAPPERS
 
-    @MODEL_WRAPPERS.register_module(force=True)
-    class _CountingWrapper(torch.nn.Module):
-        calls = 0
-
-        def __init__(self, module):
-            super().__init__()
-            self.module = module
-
-        def forward(self, *args, **kwargs):
-            type(self).calls += 1
-            return self.module(*args, **kwargs)
-
+    _CountingWrapper.calls = 0
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS['adaptsegnet']))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -79,6 +83,38 @@ def test_state_dict_keys_skip_in_place_wrappers():
     assert _CountingWrapper.calls == 3
     model.eval()
     assert model(x, mode='tensor').shape == before['main'].shape
+
+
+@pytest.mark.parametrize('method', sorted(CONFIGS))
+def test_trajectory_hook_measures_through_in_place_wrappers(
+        method, tmp_path, mini_data_dir):
+    """The trajectory hook's criteria (run on rank 0 at every trajectory
+    point) reach the segmentor through a wrapper put in place around it:
+    under DDP they crashed with "'MMSeparateDistributedDataParallel' object
+    has no attribute 'predict'" at the first validation."""
+    import json
+    from types import SimpleNamespace
+
+    from clst_mmseg.engine.hooks import CheckpointTrajectoryHook
+    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[method]))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.segmentor = _CountingWrapper(model.segmentor)
+    model.discriminators = _CountingWrapper(model.discriminators)
+    log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
+    runner = SimpleNamespace(
+        cfg=cfg, model=model, work_dir=str(tmp_path), iter=4, hooks=[],
+        logger=log, val_loop=object(),
+        train_loop=SimpleNamespace(max_iters=4, val_interval=4))
+    hook = CheckpointTrajectoryHook(num_points=1, target_images=2,
+                                    batch_size=2)
+    hook.before_train(runner)
+    hook.after_val_epoch(runner, metrics={'mIoU': 12.5})
+    with open(tmp_path / 'trajectory.json') as f:
+        (point, ) = json.load(f)
+    assert point['step'] == 4 and point['metrics'] == {'mIoU': 12.5}
+    assert set(point['criteria']) == {'entropy', 'im', 'snd', 'source_mIoU'}
+    assert 0 <= point['criteria']['source_mIoU'] <= 100
 
 
 def _torchrun(args, mini_data_dir, port, timeout=400):
