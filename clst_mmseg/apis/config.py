@@ -51,8 +51,10 @@ def load_config(path: str,
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path, import_custom_modules=False,
-                          format_python_code=format_python_code)
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    # mmengine 0.10's fromfile takes format_python_code but does not pass
+    # it on to the Config it returns (pretty_text reads this attribute)
+    super(Config, cfg).__setattr__('_format_python_code', format_python_code)
     import_custom_modules(cfg.get('custom_imports'), path)
     cfg.launcher = launcher
     merge_cfg_options(cfg, cfg_options)

@@ -29,7 +29,10 @@ def low_freq_mutate(amp_src: Tensor, amp_trg: Tensor, beta: float) -> Tensor:
 
     As the official ``low_freq_mutate``: in the unshifted spectrum, the four
     ``b x b`` corners (frequencies ``-b .. b-1`` along each axis) with
-    ``b = floor(min(h, w) * beta)``; nothing changes when ``b`` is 0.
+    ``b = floor(min(h, w) * beta)``; nothing changes when ``b`` is 0. The
+    window is one frequency wider on the negative side, so once the real
+    part of the image is taken, frequency ``-b`` mixes the target's
+    amplitude with the source's ``+b`` (as in the release).
 
     Args:
         amp_src (Tensor): Source amplitudes, (..., H, W).
