@@ -7,11 +7,13 @@ import logging
 import random
 import re
 import types
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
 from mmengine.utils import ManagerMixin
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -25,11 +27,11 @@ MAX_DEPTH = 8
 
 def _skipped(value: Any) -> bool:
     """Values that are not training state: networks (their tensors are
-    taken from the model itself), data, loggers and other global managers,
-    code."""
-    return isinstance(value, (nn.Module, Dataset, DataLoader, ManagerMixin,
-                              logging.Logger, types.ModuleType, type)) or \
-        inspect.isroutine(value)
+    taken from the model itself), data, the runner and its config, loggers
+    and other global managers, code."""
+    return isinstance(value, (nn.Module, Dataset, DataLoader, Runner, Config,
+                              ManagerMixin, logging.Logger, types.ModuleType,
+                              type)) or inspect.isroutine(value)
 
 
 def flatten(value: Any, name: str, out: Dict[str, Any],
@@ -186,16 +188,6 @@ def differences(a: Dict[str, Any], b: Dict[str, Any],
     keys = set(a) | set(b) if names is None else set(names)
     return sorted(k for k in keys
                   if (k in a) != (k in b) or not _same(a.get(k), b.get(k)))
-
-
-def kinds(names: Sequence[str]) -> Dict[str, int]:
-    """How many names of each kind (``param``, ``buffer``, ``attr``,
-    ``optim``, ``sched``, ``hook``, ``rng``)."""
-    out: Dict[str, int] = {}
-    for name in names:
-        kind = name.split(':', 1)[0]
-        out[kind] = out.get(kind, 0) + 1
-    return out
 
 
 def owner(name: str) -> str:
