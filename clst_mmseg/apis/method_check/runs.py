@@ -199,6 +199,10 @@ def build_runner(config: str, options: Dict[str, Any], work_dir: str,
     cfg = load_config(config, options, work_dir, launcher,
                       format_python_code=False)
     cfg.experiment_name = name
+    if isinstance(cfg.get('visualizer'), dict):
+        # mmengine builds a visualizer per name once per process: a second
+        # run would write into the first one's work dir
+        cfg.visualizer['name'] = name
     for key, hook in (extra_default_hooks or {}).items():
         cfg.default_hooks[key] = hook
     if resume_from is not None:
