@@ -76,3 +76,11 @@ def test_label_free_pipeline_neither_loads_nor_needs_labels(config, tmp_path):
                                  sample_idx=3))
     assert 'gt_sem_seg' not in out['data_samples']
     assert out['data_samples'].sample_idx == 3
+
+
+def test_criteria_images_stay_within_the_training_target_subset():
+    from clst_mmseg.engine.hooks.trajectory_hook import first_images
+    assert first_images(None, 100) == 100
+    assert first_images(16, 100) == 16  # a target set cut to 16 images
+    assert first_images(500, 100) == 100
+    assert first_images([5, 3, 9], 2) == [5, 3]

@@ -19,10 +19,10 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import clst_mmseg  # noqa: E402,F401  (before mmseg: compat layer)
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.utils import import_modules_from_strings  # noqa: E402
 
 import clst_mmseg.datasets  # noqa: E402,F401  (register datasets)
 from clst_mmseg.apis.config_checks import merge_cfg_options  # noqa: E402
+from clst_mmseg.apis.custom_imports import import_custom_modules  # noqa
 from clst_mmseg.datasets.verify import (DatasetVerificationError,  # noqa
                                         verify_config)
 
@@ -47,14 +47,14 @@ def main(argv=None) -> int:
         help='override config settings, as in tools/train.py')
     args = parser.parse_args(argv)
 
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(args.config, import_custom_modules=False)
     try:
         merge_cfg_options(cfg, args.cfg_options)
+        # from sys.path or from beside the config, as tools/train.py does
+        import_custom_modules(cfg.get('custom_imports'), args.config)
     except ValueError as e:
         print(f'error: {e}')
         return 1
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg['custom_imports'])
     try:
         notes = verify_config(cfg, max_label_checks=args.sample,
                               allow_partial=args.allow_partial or None)

@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
 from .config_checks import check_config, merge_cfg_options
+from .custom_imports import import_custom_modules
 from .run_inputs import check_run_inputs
 from .vis_backends import check_vis_backends, expand_vis_backends
 
@@ -20,8 +21,12 @@ _MODEL_PARTS = ('segmentor', 'backbone', 'neck', 'decode_head',
 def load_config(path: str,
                 cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None,
-                launcher: str = 'none') -> Config:
-    """Load a config as mmseg's tools do.
+                launcher: str = 'none',
+                format_python_code: bool = True) -> Config:
+    """Load a config as mmseg's tools do, and import the modules its
+    ``custom_imports`` names, from ``sys.path`` or from beside the config
+    file (see :func:`~.custom_imports.import_custom_modules`): a method
+    module next to its config needs no ``PYTHONPATH``.
 
     Args:
         path (str): Config file.
@@ -31,13 +36,26 @@ def load_config(path: str,
         work_dir (str, optional): ``--work-dir``; otherwise the config's
             ``work_dir`` or :func:`default_work_dir`.
         launcher (str): Job launcher. Defaults to 'none'.
+        format_python_code (bool): Format the config's text with yapf when
+            it is logged, dumped and put into checkpoints (mmengine's
+            default). False saves ~0.5 s per use, for short in-process
+            runs. Defaults to True.
 
     Returns:
         Config: The merged config.
+
+    Raises:
+        FileNotFoundError: No such config file.
+        MissingCustomModule: A module of ``custom_imports`` found nowhere
+            (a ``ValueError``, one line).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    # mmengine 0.10's fromfile takes format_python_code but does not pass
+    # it on to the Config it returns (pretty_text reads this attribute)
+    super(Config, cfg).__setattr__('_format_python_code', format_python_code)
+    import_custom_modules(cfg.get('custom_imports'), path)
     cfg.launcher = launcher
     merge_cfg_options(cfg, cfg_options)
     expand_vis_backends(cfg)

@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from clst_mmseg.apis.custom_imports import (import_custom_modules,
+                                            missing_custom_module)
 from .identity import config_hash, hashed_config, make_run_id, resolve_config
 from .overrides import OverrideError, flatten, to_cli
 from .references import DEFAULT_PATH as DEFAULT_REFERENCES
@@ -430,6 +432,10 @@ def load_suite(path: str,
                                            run_overrides)
                 _fail(path, f'config {config} (with the suite overrides) does'
                       f' not load: {e}')
+            missing = missing_custom_module(resolved.get('custom_imports'),
+                                            config)
+            if missing:
+                _fail(path, f'method {m.name!r}: {missing}')
             _check_model_overrides(path, m.name, config, resolved,
                                    run_overrides)
             chash = config_hash(resolved)
@@ -470,6 +476,8 @@ def _check_model_overrides(path: str, method: str, config: str,
     if not keys:
         return
     from .model_args import unaccepted_keys
+    # a method module beside its config registers its model class
+    import_custom_modules(resolved.get('custom_imports'), config)
     bad = unaccepted_keys(resolved.get('model') or {}, keys)
     if bad:
         key, cls, _ = bad[0]

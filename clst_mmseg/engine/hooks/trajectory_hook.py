@@ -44,6 +44,18 @@ def _without_labels(pipeline: List[dict]) -> List[dict]:
             for t in pipeline if t.get('type') not in LABEL_TRANSFORMS]
 
 
+def first_images(indices, n: int):
+    """The dataset ``indices`` of the first ``n`` images of a dataset
+    config whose own ``indices`` (None: all, an int: the first k, a list)
+    already select a subset: the criteria read no image the training does
+    not see (a per-image memory covers only those)."""
+    if indices is None:
+        return n
+    if isinstance(indices, int):
+        return min(indices, n)
+    return list(indices)[:n]
+
+
 @HOOKS.register_module()
 class CheckpointTrajectoryHook(Hook):
     """Records, at ``num_points`` evenly spaced iterations, the target-val
@@ -139,7 +151,8 @@ class CheckpointTrajectoryHook(Hook):
         target = copy.deepcopy(cfg.train_dataloader.dataset.target)
         target['pipeline'] = _without_labels(
             cfg.val_dataloader.dataset.pipeline)
-        target['indices'] = self.target_images
+        target['indices'] = first_images(target.get('indices'),
+                                         self.target_images)
         self._target = self._loader(target)
         source_cfg = cfg.get('source_val_dataloader')
         if source_cfg:
