@@ -1,14 +1,16 @@
 """Config handling shared by ``tools/train.py``, ``tools/test.py`` and the
 benchmark runner."""
 import difflib
+import os
 import os.path as osp
 from typing import Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
-from .config_checks import check_config, merge_cfg_options
+from .config_checks import check_config
 from .run_inputs import check_run_inputs
+from .schedule_length import merge_overrides, schedule_line
 from .vis_backends import check_vis_backends, expand_vis_backends
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
@@ -26,7 +28,10 @@ def load_config(path: str,
         path (str): Config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides; each key
             must exist in the config unless written ``+key`` (see
-            :func:`~.config_checks.merge_cfg_options`).
+            :func:`~.config_checks.merge_cfg_options`); a changed
+            ``train_cfg.max_iters`` moves the schedule ends and the logger
+            interval with it, said in one printed line (see
+            :mod:`~.schedule_length`).
         work_dir (str, optional): ``--work-dir``; otherwise the config's
             ``work_dir`` or :func:`default_work_dir`.
         launcher (str): Job launcher. Defaults to 'none'.
@@ -38,7 +43,9 @@ def load_config(path: str,
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
-    merge_cfg_options(cfg, cfg_options)
+    line = schedule_line(merge_overrides(cfg, cfg_options))
+    if line and os.environ.get('RANK', '0') == '0':
+        print(line, flush=True)
     expand_vis_backends(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
