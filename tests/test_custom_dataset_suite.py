@@ -72,7 +72,7 @@ val_pipeline = [
     dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')]
 test_pipeline = val_pipeline
-train_dataloader = dict(
+{tta}train_dataloader = dict(
     batch_size=4, num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -94,6 +94,17 @@ val_evaluator = dict(type='SubsetIoUMetric')
 test_evaluator = val_evaluator
 """
 
+TTA = """\
+tta_pipeline = [  # tools/test.py --tta: each scale, as is and flipped
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True)
+         for r in (0.75, 1.0, 1.25)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])]
+"""
+
 METHOD_CONFIG = """\
 _base_ = ['../../_base_/pair.py', '{root}/configs/_base_/uda/{method}.py',
           '{root}/configs/_base_/schedules/mini.py',
@@ -110,12 +121,13 @@ SHORT = {
 }
 
 
-def _user_folder(tmp_path, methods):
+def _user_folder(tmp_path, methods, tta=True):
     make_pair(str(tmp_path / 'data'))
     configs = tmp_path / 'my_configs'
     (configs / '_base_').mkdir(parents=True)
     (configs / '_base_' / 'pair.py').write_text(TASK_BASE.format(
-        root=ROOT, data=tmp_path / 'data', classes=CLASSES))
+        root=ROOT, data=tmp_path / 'data', classes=CLASSES,
+        tta=TTA if tta else ''))
     (configs / 'tasks' / 'pair').mkdir(parents=True)
     for method in methods:
         (configs / 'tasks' / 'pair' / f'{method}.py').write_text(
@@ -194,3 +206,33 @@ def test_custom_pair_through_the_benchmark(tmp_path):
     assert 0 < rec['peak_memory_mb'] < rec['peak_host_rss_mb']
     md = (tmp_path / 'results' / 'pair' / 'leaderboard.md').read_text()
     assert f"| Self-training | 1 | {rec['metrics']['mIoU']:.1f} |" in md
+
+
+def test_the_template_tests_with_tta(tmp_path):
+    from clst_mmseg.apis import load_config
+    from clst_mmseg.apis.config import use_tta
+    configs = _user_folder(tmp_path, ['self_training'])
+    cfg = load_config(str(configs / 'tasks' / 'pair' / 'self_training.py'))
+    use_tta(cfg)
+    assert cfg.model.type == 'SegTTAModel'
+    assert cfg.model.module.type == 'SelfTraining'
+    assert cfg.test_dataloader.dataset.pipeline[1].type == 'TestTimeAug'
+
+
+@pytest.mark.slow
+def test_tta_without_a_tta_pipeline_is_one_line(tmp_path):
+    configs = _user_folder(tmp_path, ['self_training'], tta=False)
+    ckpt = tmp_path / 'any.pth'
+    ckpt.write_bytes(b'')  # --tta is checked before the checkpoint loads
+    out = subprocess.run(
+        [sys.executable, 'tools/test.py',
+         str(configs / 'tasks' / 'pair' / 'self_training.py'), str(ckpt),
+         '--tta', '--work-dir', str(tmp_path / 'test')], cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT),
+        text=True, capture_output=True, timeout=300)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        'error: --tta: the config has no tta_pipeline; add one, e.g. the '
+        'tta_pipeline of configs/_base_/datasets/mini.py (mmseg\'s '
+        'TestTimeAug over a Resize per scale, RandomFlip with prob 0 and 1, '
+        'LoadAnnotations, PackSegInputs)')

@@ -122,6 +122,34 @@ def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     check_run_inputs(cfg, weights=train, data=verify)
 
 
+def use_tta(cfg: Config) -> None:
+    """``tools/test.py --tta``: test through the config's ``tta_model``
+    (mmseg's ``SegTTAModel``) reading ``tta_pipeline``, as mmseg's tool
+    does, after checking that the config has both.
+
+    Args:
+        cfg (Config): The test config (changed in place).
+
+    Raises:
+        ValueError: One line naming what the config lacks and what to add.
+    """
+    what_to_add = dict(
+        tta_pipeline='one, e.g. the tta_pipeline of '
+        "configs/_base_/datasets/mini.py (mmseg's TestTimeAug over a Resize "
+        'per scale, RandomFlip with prob 0 and 1, LoadAnnotations, '
+        'PackSegInputs)',
+        tta_model="tta_model = dict(type='SegTTAModel') (as "
+        'configs/_base_/default_runtime.py sets it)')
+    missing = [key for key in what_to_add if key not in cfg]
+    if missing:
+        raise ValueError(
+            f"--tta: the config has no {' and no '.join(missing)}; add "
+            + '; and '.join(what_to_add[key] for key in missing))
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
 def close_distributed() -> None:
     """Close the process group, if one is open, before the interpreter
     exits: gloo's threads can otherwise abort the exit (SIGABRT) of a run
