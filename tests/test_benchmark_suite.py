@@ -125,6 +125,20 @@ def _err(tmp_path, body, name='bad.py', **kw):
     ("ablations = dict(method='clst', dir='nowhere', task='mini')\n",
      'ablations: no such folder nowhere'),
     ("task_overrides = dict(gta2cs={})\n", "task_overrides: 'gta2cs'"),
+    # a misspelt method, task or key says what was meant
+    ("methods = ['source_only', 'clts']\n",
+     "known methods: ['clst', 'source_only']); did you mean 'clst'?"),
+    ("tasks = ['mnii']\n", "known tasks: ['mini']); did you mean 'mini'?"),
+    ("seed = [0]\n", "; did you mean 'seeds'?"),
+    ("method_overide = {}\n", "did you mean 'method_overrides'?"),
+    ("method_overrides = dict(clts={})\n",
+     "method_overrides: 'clts' is not a method of the suite ['clst', "
+     "'source_only']; did you mean 'clst'?"),
+    ("comparisons = [('clts', 'source_only')]\n", "did you mean 'clst'?"),
+    ("task_overrides = dict(mnii={})\n", "did you mean 'mini'?"),
+    ("methods = [dict(name='clst', titel='CLST')]\n",
+     "unknown key(s) ['titel'] (allowed: name, reference, title, config); "
+     "did you mean 'title'?"),
 ])
 def test_bad_suites_fail_with_one_line(tmp_path, body, expected):
     assert expected in _err(tmp_path, body)

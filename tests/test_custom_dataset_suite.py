@@ -3,6 +3,7 @@ set (3 classes, 32x32 images), one task base, one task config per method
 in the user's own folder (the suite's ``config_pattern``), a short schedule
 through the suite's overrides, and a suite-wide override that one method
 does not take caught up front."""
+import hashlib
 import os
 import os.path as osp
 import subprocess
@@ -236,3 +237,67 @@ def test_tta_without_a_tta_pipeline_is_one_line(tmp_path):
         'tta_pipeline of configs/_base_/datasets/mini.py (mmseg\'s '
         'TestTimeAug over a Resize per scale, RandomFlip with prob 0 and 1, '
         'LoadAnnotations, PackSegInputs)')
+
+
+def _sha256(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def test_a_suite_outside_the_clone(tmp_path, monkeypatch):
+    """Relative paths of a suite outside the repository start from its own
+    folder (run from anywhere); the project's methods stay reachable by
+    name; a misspelt method of the user's folder gets a did-you-mean; a
+    record keeps the path and SHA-256 of every config file the run was
+    built from (git does not see them)."""
+    from clst_mmseg.benchmark.provenance import repo_relative
+    from clst_mmseg.benchmark.run_one import new_record
+    from clst_mmseg.benchmark.schema import record_problem
+    methods = ['source_only', 'self_training']
+    configs = _user_folder(tmp_path, methods)
+    base = osp.join(ROOT, 'configs/benchmarks/_base_/default.py')
+    suite = tmp_path / 'my_suite.py'
+    body = (f"_base_ = [{base!r}]\ntasks = ['pair']\nseeds = [0]\n"
+            "config_pattern = 'my_configs/tasks/{task}/{method}.py'\n"
+            f"overrides = {SHORT!r}\n")
+    suite.write_text(body + f'methods = {methods!r}\n')
+    monkeypatch.chdir(tmp_path / 'data')  # anywhere but the suite's folder
+    spec = load_suite(str(suite))
+    assert [r.config for r in spec.runs] == [
+        str(configs / 'tasks' / 'pair' / f'{m}.py') for m in methods
+    ]
+    assert spec.results_dir == str(tmp_path / 'results')
+    assert spec.work_dir == str(tmp_path / 'work_dirs' / 'benchmark')
+    # the command line's folders are the current folder's
+    assert load_suite(str(suite), results_dir='out').results_dir == str(
+        tmp_path / 'data' / 'out')
+    # configs_root: the project's configs/ unless the suite sets one
+    other = tmp_path / 'project_method.py'
+    other.write_text(f"tasks = ['mini']\nmethods = ['clst']\nseeds = [0]\n")
+    (run, ) = load_suite(str(other)).runs
+    assert run.config == osp.join(ROOT, 'configs', 'clst', 'mini.py')
+    assert run.config_display == 'configs/clst/mini.py'
+    suite.write_text(body + "methods = ['source_only', 'self_trainng']\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(str(suite))
+    assert str(err.value).endswith(
+        f"on task 'pair'; did you mean "
+        f"{configs / 'tasks' / 'pair' / 'self_training.py'}?")
+
+    rec = new_record(spec.runs[1], [], False)
+    files = rec['config_files']
+    own = [configs / 'tasks' / 'pair' / 'self_training.py',
+           configs / '_base_' / 'pair.py']
+    assert files[:2] == [dict(path=repo_relative(str(p), ROOT),
+                              sha256=_sha256(p)) for p in own]
+    assert {f['path'] for f in files[2:]} == {
+        'configs/_base_/models/mini_deeplab.py',
+        'configs/_base_/uda/self_training.py',
+        'configs/_base_/schedules/mini.py',
+        'configs/_base_/default_runtime.py'
+    }
+    assert all(f['sha256'] == _sha256(osp.join(ROOT, f['path']))
+               for f in files[2:])
+    assert not any('my_configs' in p for p in rec['git']['dirty_paths'])
+    assert record_problem(rec) is None
+    bad = dict(rec, config_files=[dict(path='x.py')])
+    assert record_problem(bad) == "config_files[0]: missing key 'sha256'"
