@@ -5,6 +5,7 @@ table names its split, and the resume says what the other length
 changes."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -35,10 +36,15 @@ def _warnings(text):
             if ' - WARNING - ' in ln]
 
 
-def test_short_run_and_its_resume_with_another_length(tmp_path,
-                                                      mini_data_dir):
-    work = tmp_path / 'st'
-    text = _train(work, 8, mini_data_dir)
+@pytest.fixture(scope='module')
+def short_run(tmp_path_factory, mini_data_dir):
+    """Self-training for 8 iterations: (work dir, console output)."""
+    work = tmp_path_factory.mktemp('short') / 'st'
+    return work, _train(work, 8, mini_data_dir)
+
+
+def test_a_short_run_follows_its_length_and_names_its_tables(short_run):
+    _, text = short_run
     assert ('schedule: train_cfg.max_iters 500 -> 8; param_scheduler.0.end '
             '(PolyLR) 500 -> 8; default_hooks.logger.interval 100 -> 1'
             ) in text.splitlines()
@@ -51,8 +57,14 @@ def test_short_run_and_its_resume_with_another_length(tmp_path,
     assert len(re.findall(r'subset results, (target|source) val', text)) \
         == 4
 
-    text = _train(work, 12, mini_data_dir, '--resume')
-    warned = _warnings(text)
+
+def test_a_resume_with_another_length_says_what_changes(
+        short_run, tmp_path, mini_data_dir):
+    work = tmp_path / 'st'
+    shutil.copytree(short_run[0], work)
+    # the copied work dir's last_checkpoint names the original's file
+    (work / 'last_checkpoint').write_text(str(work / 'iter_8.pth'))
+    warned = _warnings(_train(work, 12, mini_data_dir, '--resume'))
     start = warned.index(
         'resumed at iteration 8 with max_iters 12; the checkpoint was '
         'trained towards max_iters 8. From here on:')
