@@ -67,14 +67,19 @@ def test_run_ids_are_stable(tmp_path):
 
 
 def test_real_config_hash_matches_what_train_sees():
-    """The hash of a real config equals the hash of the same config loaded
-    with the imports tools/train.py does (custom_imports)."""
-    from mmengine.config import Config
+    """The hash of a real config equals the hash of the config
+    tools/train.py trains (its loader, with the imports it does), also when
+    the overrides change the schedule's length (the ends follow it in
+    both)."""
+    from clst_mmseg.apis import load_config
     path = osp.join(ROOT, 'configs', 'source_only', 'mini.py')
-    ours = config_hash(resolve_config(path, {'train_cfg.max_iters': 4}))
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict(parse_cli(['train_cfg.max_iters=4']))
-    assert ours == config_hash(cfg.to_dict())
+    for options in ({'train_cfg.max_iters': 4},
+                    {'train_cfg.max_iters': 4, 'param_scheduler.0.end': 9}):
+        ours = resolve_config(path, options)
+        trained = load_config(path, parse_cli(to_cli(options))).to_dict()
+        assert config_hash(ours) == config_hash(trained)
+        assert ours['param_scheduler'][0]['end'] == \
+            options.get('param_scheduler.0.end', 4)
 
 
 def test_overrides_round_trip():
@@ -120,6 +125,20 @@ def _err(tmp_path, body, name='bad.py', **kw):
     ("ablations = dict(method='clst', dir='nowhere', task='mini')\n",
      'ablations: no such folder nowhere'),
     ("task_overrides = dict(gta2cs={})\n", "task_overrides: 'gta2cs'"),
+    # a misspelt method, task or key says what was meant
+    ("methods = ['source_only', 'clts']\n",
+     "known methods: ['clst', 'source_only']); did you mean 'clst'?"),
+    ("tasks = ['mnii']\n", "known tasks: ['mini']); did you mean 'mini'?"),
+    ("seed = [0]\n", "; did you mean 'seeds'?"),
+    ("method_overide = {}\n", "did you mean 'method_overrides'?"),
+    ("method_overrides = dict(clts={})\n",
+     "method_overrides: 'clts' is not a method of the suite ['clst', "
+     "'source_only']; did you mean 'clst'?"),
+    ("comparisons = [('clts', 'source_only')]\n", "did you mean 'clst'?"),
+    ("task_overrides = dict(mnii={})\n", "did you mean 'mini'?"),
+    ("methods = [dict(name='clst', titel='CLST')]\n",
+     "unknown key(s) ['titel'] (allowed: name, reference, title, config); "
+     "did you mean 'title'?"),
 ])
 def test_bad_suites_fail_with_one_line(tmp_path, body, expected):
     assert expected in _err(tmp_path, body)

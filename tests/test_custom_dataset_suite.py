@@ -3,6 +3,7 @@ set (3 classes, 32x32 images), one task base, one task config per method
 in the user's own folder (the suite's ``config_pattern``), a short schedule
 through the suite's overrides, and a suite-wide override that one method
 does not take caught up front."""
+import hashlib
 import os
 import os.path as osp
 import subprocess
@@ -72,7 +73,7 @@ val_pipeline = [
     dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')]
 test_pipeline = val_pipeline
-train_dataloader = dict(
+{tta}train_dataloader = dict(
     batch_size=4, num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -94,6 +95,17 @@ val_evaluator = dict(type='SubsetIoUMetric')
 test_evaluator = val_evaluator
 """
 
+TTA = """\
+tta_pipeline = [  # tools/test.py --tta: each scale, as is and flipped
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True)
+         for r in (0.75, 1.0, 1.25)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])]
+"""
+
 METHOD_CONFIG = """\
 _base_ = ['../../_base_/pair.py', '{root}/configs/_base_/uda/{method}.py',
           '{root}/configs/_base_/schedules/mini.py',
@@ -110,12 +122,13 @@ SHORT = {
 }
 
 
-def _user_folder(tmp_path, methods):
+def _user_folder(tmp_path, methods, tta=True):
     make_pair(str(tmp_path / 'data'))
     configs = tmp_path / 'my_configs'
     (configs / '_base_').mkdir(parents=True)
     (configs / '_base_' / 'pair.py').write_text(TASK_BASE.format(
-        root=ROOT, data=tmp_path / 'data', classes=CLASSES))
+        root=ROOT, data=tmp_path / 'data', classes=CLASSES,
+        tta=TTA if tta else ''))
     (configs / 'tasks' / 'pair').mkdir(parents=True)
     for method in methods:
         (configs / 'tasks' / 'pair' / f'{method}.py').write_text(
@@ -204,3 +217,97 @@ def test_custom_pair_through_the_benchmark(tmp_path):
     assert 0 < rec['peak_memory_mb'] < rec['peak_host_rss_mb']
     md = (tmp_path / 'results' / 'pair' / 'leaderboard.md').read_text()
     assert f"| Self-training | 1 | {rec['metrics']['mIoU']:.1f} |" in md
+
+
+def test_the_template_tests_with_tta(tmp_path):
+    from clst_mmseg.apis import load_config
+    from clst_mmseg.apis.config import use_tta
+    configs = _user_folder(tmp_path, ['self_training'])
+    cfg = load_config(str(configs / 'tasks' / 'pair' / 'self_training.py'))
+    use_tta(cfg)
+    assert cfg.model.type == 'SegTTAModel'
+    assert cfg.model.module.type == 'SelfTraining'
+    assert cfg.test_dataloader.dataset.pipeline[1].type == 'TestTimeAug'
+
+
+@pytest.mark.slow
+def test_tta_without_a_tta_pipeline_is_one_line(tmp_path):
+    configs = _user_folder(tmp_path, ['self_training'], tta=False)
+    ckpt = tmp_path / 'any.pth'
+    ckpt.write_bytes(b'')  # --tta is checked before the checkpoint loads
+    out = subprocess.run(
+        [sys.executable, 'tools/test.py',
+         str(configs / 'tasks' / 'pair' / 'self_training.py'), str(ckpt),
+         '--tta', '--work-dir', str(tmp_path / 'test')], cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT),
+        text=True, capture_output=True, timeout=300)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        'error: --tta: the config has no tta_pipeline; add one, e.g. the '
+        'tta_pipeline of configs/_base_/datasets/mini.py (mmseg\'s '
+        'TestTimeAug over a Resize per scale, RandomFlip with prob 0 and 1, '
+        'LoadAnnotations, PackSegInputs)')
+
+
+def _sha256(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def test_a_suite_outside_the_clone(tmp_path, monkeypatch):
+    """Relative paths of a suite outside the repository start from its own
+    folder (run from anywhere); the project's methods stay reachable by
+    name; a misspelt method of the user's folder gets a did-you-mean; a
+    record keeps the path and SHA-256 of every config file the run was
+    built from (git does not see them)."""
+    from clst_mmseg.benchmark.provenance import repo_relative
+    from clst_mmseg.benchmark.run_one import new_record
+    from clst_mmseg.benchmark.schema import record_problem
+    methods = ['source_only', 'self_training']
+    configs = _user_folder(tmp_path, methods)
+    base = osp.join(ROOT, 'configs/benchmarks/_base_/default.py')
+    suite = tmp_path / 'my_suite.py'
+    body = (f"_base_ = [{base!r}]\ntasks = ['pair']\nseeds = [0]\n"
+            "config_pattern = 'my_configs/tasks/{task}/{method}.py'\n"
+            f"overrides = {SHORT!r}\n")
+    suite.write_text(body + f'methods = {methods!r}\n')
+    monkeypatch.chdir(tmp_path / 'data')  # anywhere but the suite's folder
+    spec = load_suite(str(suite))
+    assert [r.config for r in spec.runs] == [
+        str(configs / 'tasks' / 'pair' / f'{m}.py') for m in methods
+    ]
+    assert spec.results_dir == str(tmp_path / 'results')
+    assert spec.work_dir == str(tmp_path / 'work_dirs' / 'benchmark')
+    # the command line's folders are the current folder's
+    assert load_suite(str(suite), results_dir='out').results_dir == str(
+        tmp_path / 'data' / 'out')
+    # configs_root: the project's configs/ unless the suite sets one
+    other = tmp_path / 'project_method.py'
+    other.write_text(f"tasks = ['mini']\nmethods = ['clst']\nseeds = [0]\n")
+    (run, ) = load_suite(str(other)).runs
+    assert run.config == osp.join(ROOT, 'configs', 'clst', 'mini.py')
+    assert run.config_display == 'configs/clst/mini.py'
+    suite.write_text(body + "methods = ['source_only', 'self_trainng']\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(str(suite))
+    assert str(err.value).endswith(
+        f"on task 'pair'; did you mean "
+        f"{configs / 'tasks' / 'pair' / 'self_training.py'}?")
+
+    rec = new_record(spec.runs[1], [], False)
+    files = rec['config_files']
+    own = [configs / 'tasks' / 'pair' / 'self_training.py',
+           configs / '_base_' / 'pair.py']
+    assert files[:2] == [dict(path=repo_relative(str(p), ROOT),
+                              sha256=_sha256(p)) for p in own]
+    assert {f['path'] for f in files[2:]} == {
+        'configs/_base_/models/mini_deeplab.py',
+        'configs/_base_/uda/self_training.py',
+        'configs/_base_/schedules/mini.py',
+        'configs/_base_/default_runtime.py'
+    }
+    assert all(f['sha256'] == _sha256(osp.join(ROOT, f['path']))
+               for f in files[2:])
+    assert not any('my_configs' in p for p in rec['git']['dirty_paths'])
+    assert record_problem(rec) is None
+    bad = dict(rec, config_files=[dict(path='x.py')])
+    assert record_problem(bad) == "config_files[0]: missing key 'sha256'"

@@ -122,3 +122,7 @@ def test_test_tool_tta_and_show_dir_every_sample(trained, tmp_path,
             if ln.startswith('summary: aAcc ')]
     drawn = os.listdir(show / 'vis_data' / 'vis_image')
     assert len(drawn) == 5  # 3 batches, each sample drawn
+    # 64x64 drawn at 256: a title strip, ground truth | prediction, legend
+    width, height = Image.open(show / 'vis_data' / 'vis_image' /
+                               drawn[0]).size
+    assert width == 2 * 256 and height > 256 + 2 * 22

@@ -62,6 +62,7 @@ def main():
     from clst_mmseg.apis import (check_fits, check_work_dir, exit_tool,
                                  load_config, one_line_errors, prepare_run,
                                  register_tool_hooks, set_tool_threads)
+    from clst_mmseg.apis.config import use_tta
     from clst_mmseg.engine.hooks.val_metrics_json_hook import \
         write_metrics_json
 
@@ -76,6 +77,8 @@ def main():
             cfg.work_dir = osp.join(cfg.work_dir, 'test')
         prepare_run(cfg, verify=not args.no_verify, train=False)
         check_work_dir(cfg.work_dir)
+        if args.tta:
+            use_tta(cfg)  # one line when the config has no tta_pipeline
     except (FileNotFoundError, ValueError, KeyError) as e:
         sys.exit(f'error: {e}')
     cfg.load_from = args.checkpoint
@@ -86,10 +89,6 @@ def main():
         hook.show = False
         hook.interval = 1  # every sample tested (mmseg's default: 1 in 50)
         cfg.visualizer.save_dir = args.show_dir
-    if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True

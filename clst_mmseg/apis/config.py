@@ -1,6 +1,7 @@
 """Config handling shared by ``tools/train.py``, ``tools/test.py`` and the
 benchmark runner."""
 import difflib
+import os
 import os.path as osp
 import sys
 from typing import Any, Iterator, Optional, Tuple
@@ -8,9 +9,10 @@ from typing import Any, Iterator, Optional, Tuple
 from mmengine.config import Config
 
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
-from .config_checks import check_config, merge_cfg_options
+from .config_checks import check_config
 from .custom_imports import import_custom_modules
 from .run_inputs import check_run_inputs
+from .schedule_length import merge_overrides, schedule_line
 from .vis_backends import check_vis_backends, expand_vis_backends
 
 # model sub-configs whose `type` lives in mmseg's MODELS registry
@@ -32,7 +34,10 @@ def load_config(path: str,
         path (str): Config file.
         cfg_options (dict, optional): ``--cfg-options`` overrides; each key
             must exist in the config unless written ``+key`` (see
-            :func:`~.config_checks.merge_cfg_options`).
+            :func:`~.config_checks.merge_cfg_options`); a changed
+            ``train_cfg.max_iters`` moves the schedule ends and the logger
+            interval with it, said in one printed line (see
+            :mod:`~.schedule_length`).
         work_dir (str, optional): ``--work-dir``; otherwise the config's
             ``work_dir`` or :func:`default_work_dir`.
         launcher (str): Job launcher. Defaults to 'none'.
@@ -57,7 +62,9 @@ def load_config(path: str,
     super(Config, cfg).__setattr__('_format_python_code', format_python_code)
     import_custom_modules(cfg.get('custom_imports'), path)
     cfg.launcher = launcher
-    merge_cfg_options(cfg, cfg_options)
+    line = schedule_line(merge_overrides(cfg, cfg_options))
+    if line and os.environ.get('RANK', '0') == '0':
+        print(line, flush=True)
     expand_vis_backends(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -132,6 +139,34 @@ def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     if train:  # testing loads a trained checkpoint instead
         check_ensemble_pipeline(cfg)  # TemporalEnsembleHook's target geometry
     check_run_inputs(cfg, weights=train, data=verify)
+
+
+def use_tta(cfg: Config) -> None:
+    """``tools/test.py --tta``: test through the config's ``tta_model``
+    (mmseg's ``SegTTAModel``) reading ``tta_pipeline``, as mmseg's tool
+    does, after checking that the config has both.
+
+    Args:
+        cfg (Config): The test config (changed in place).
+
+    Raises:
+        ValueError: One line naming what the config lacks and what to add.
+    """
+    what_to_add = dict(
+        tta_pipeline='one, e.g. the tta_pipeline of '
+        "configs/_base_/datasets/mini.py (mmseg's TestTimeAug over a Resize "
+        'per scale, RandomFlip with prob 0 and 1, LoadAnnotations, '
+        'PackSegInputs)',
+        tta_model="tta_model = dict(type='SegTTAModel') (as "
+        'configs/_base_/default_runtime.py sets it)')
+    missing = [key for key in what_to_add if key not in cfg]
+    if missing:
+        raise ValueError(
+            f"--tta: the config has no {' and no '.join(missing)}; add "
+            + '; and '.join(what_to_add[key] for key in missing))
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def close_distributed() -> bool:

@@ -6,7 +6,8 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-from clst_mmseg.apis.config_checks import check_values, merge_cfg_options
+from clst_mmseg.apis.config_checks import check_values
+from clst_mmseg.apis.schedule_length import merge_overrides
 
 #: Keys that say where or how a run is launched, logged or loaded, not
 #: what it trains (switching TensorBoard on keeps the finished runs).
@@ -18,8 +19,11 @@ def resolve_config(path: str,
                    overrides: Optional[Dict[str, Any]] = None) -> Dict:
     """Load a config and apply overrides as ``tools/train.py`` does
     (``Config.fromfile`` + checked ``merge_from_dict``: a key the config
-    lacks must be written ``+key``), without importing the modules it names,
-    and check its values (``max_iters`` > 0 ...).
+    lacks must be written ``+key``; a changed ``max_iters`` moves the
+    schedule ends with it), with the function the tool uses
+    (:func:`~clst_mmseg.apis.schedule_length.merge_overrides`), without
+    importing the modules it names, and check its values (``max_iters`` > 0
+    ...).
 
     Args:
         path (str): Config file.
@@ -33,7 +37,7 @@ def resolve_config(path: str,
             of range (one line naming the key).
     """
     cfg = Config.fromfile(path, import_custom_modules=False)
-    merge_cfg_options(cfg, overrides)
+    merge_overrides(cfg, overrides)
     resolved = cfg.to_dict()
     check_values(resolved)
     return resolved

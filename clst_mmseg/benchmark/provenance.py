@@ -169,6 +169,46 @@ def foreign_tree_warning(cwd: Optional[str] = None) -> Optional[str]:
             f'({here}); records describe the code that runs')
 
 
+def config_files(path: str, repo: str) -> List[Dict[str, Optional[str]]]:
+    """The files a config was built from -- the file and its ``_base_``
+    chain, depth first, each once -- with their SHA-256, so that a run
+    whose config files lie outside the repository (a user's own
+    ``my_configs/``, which git does not see) still records exactly what it
+    trained. Bases are found as mmengine finds them (relative to the file
+    that names them); a base in another package (``mmseg::...``) is
+    recorded by name, without a hash.
+
+    Args:
+        path (str): The config file.
+        repo (str): The repository root (paths inside it are recorded
+            relative to it, see :func:`repo_relative`).
+
+    Returns:
+        list[dict]: ``path`` and ``sha256`` per file.
+    """
+    from mmengine.config import Config
+    out: List[Dict[str, Optional[str]]] = []
+    seen = set()
+
+    def visit(filename: str) -> None:
+        filename = osp.abspath(filename)
+        if filename in seen:
+            return
+        seen.add(filename)
+        out.append(dict(path=repo_relative(filename, repo),
+                        sha256=_sha256_file(filename)))
+        # mmengine's own reading of a config's _base_ (its paths are
+        # relative to the file that names them)
+        for base in Config._get_base_files(filename):
+            if '::' in base:
+                out.append(dict(path=base, sha256=None))
+            else:
+                visit(Config._get_cfg_path(base, filename)[0])
+
+    visit(path)
+    return out
+
+
 def repo_relative(path: str, repo: str) -> str:
     """A path as a record stores it: relative to the repository when inside
     it, ``~/...`` under the home folder, else as given (a data folder)."""

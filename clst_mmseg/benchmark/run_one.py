@@ -43,8 +43,8 @@ from typing import Dict, List, Optional, Tuple
 
 from . import workdir as wd
 from .initialisation import init_used
-from .provenance import (PACKAGE_ROOT, git_info, hardware, portable_command,
-                         repo_relative, versions)
+from .provenance import (PACKAGE_ROOT, config_files, git_info, hardware,
+                         portable_command, repo_relative, versions)
 from .spec import RunSpec
 from .store import ResultsStore
 
@@ -579,6 +579,7 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         attempt=uuid.uuid4().hex[:12],
         suite=_display(spec.suite) if spec.suite else None,
         config=_display(spec.config),
+        config_files=config_files(spec.config, _REPO),
         config_hash=spec.config_hash, overrides=spec.overrides,
         cfg_options=spec.cfg_options, work_dir=_display(spec.work_dir),
         git=git_info(_REPO, exclude=spec.results_dir,

@@ -4,7 +4,16 @@ A suite is an mmengine config file (see ``configs/benchmarks/``). Every
 problem (unknown key, method or task, missing config, duplicate entry, an
 override that cannot reach ``tools/train.py``, a config that does not load)
 raises :class:`SuiteError` with one line naming the suite file, before
-anything runs.
+anything runs; a misspelt key, method or task gets a "did you mean".
+
+Relative paths a suite file names (``configs_root``, ``config_pattern``, a
+method's ``config``, the ablations' ``dir``, ``results_dir``, ``work_dir``,
+``references``, the scripts) are relative to the suite's root: the
+repository root for a suite inside this repository (as
+``configs/benchmarks/`` writes them), else the suite file's own folder, so
+a user's suite and ``my_configs/`` can live outside the clone. Paths given
+on the command line (``--results-dir``, ``--work-dir``) are relative to the
+current folder.
 """
 import fnmatch
 import os
@@ -17,6 +26,7 @@ from mmengine.config import Config
 
 from clst_mmseg.apis.custom_imports import (import_custom_modules,
                                             missing_custom_module)
+from clst_mmseg.apis.suggestions import close_matches, did_you_mean
 from .identity import config_hash, hashed_config, make_run_id, resolve_config
 from .overrides import OverrideError, flatten, to_cli
 from .references import DEFAULT_PATH as DEFAULT_REFERENCES
@@ -48,9 +58,10 @@ DEFAULTS: Dict[str, Any] = dict(
     device='auto',  # 'cpu' hides GPUs from the runs; 'cuda' / 'auto'
     gpus_per_run=1,  # > 1: torchrun with that many processes
     cpu_jobs=1,  # CPU runs at once (each gets cores // cpu_jobs threads)
+    # paths relative to the suite's root (the module docstring)
     results_dir='results',  # records: <results_dir>/<task>/records/
     work_dir='work_dirs/benchmark',  # run dirs: <work_dir>/<task>/<run_id>
-    configs_root='configs',
+    configs_root=None,  # None: this project's configs/ folder
     report_name='leaderboard',  # <results_dir>/<task>/<report_name>.md ...
     baselines=['source_only'],  # context rows on top; compared against
     upper_bounds=['oracle'],  # context rows at the bottom
@@ -125,6 +136,26 @@ def _abs(path: str) -> str:
     return osp.abspath(osp.expanduser(path))
 
 
+def suite_root(path: str) -> str:
+    """The folder relative paths of the suite file ``path`` start from: the
+    repository root for a suite inside it, else the suite's own folder."""
+    folder = osp.dirname(_abs(path))
+    inside = osp.relpath(folder, REPO_ROOT)
+    return REPO_ROOT if not inside.startswith('..') else folder
+
+
+def _under(root: str, path: str) -> str:
+    """``path`` (``~`` expanded) joined to ``root`` unless absolute."""
+    return osp.normpath(osp.join(root, osp.expanduser(path)))
+
+
+def _shown(path: str) -> str:
+    """A config path as the dry run shows it: relative to the repository
+    when inside it."""
+    rel = osp.relpath(path, REPO_ROOT)
+    return path if rel.startswith('..') else rel
+
+
 def _known_methods(root: str) -> List[str]:
     if not osp.isdir(root):
         return []
@@ -171,10 +202,12 @@ def _method_entries(path: str, opts: Dict, root: str,
             _fail(path, 'methods: each entry is a method name or '
                   f'dict(name=..., reference=..., title=..., config=...), '
                   f'got {item!r}')
-        extra = set(item) - {'name', 'reference', 'title', 'config'}
+        allowed = ('name', 'reference', 'title', 'config')
+        extra = sorted(set(item) - set(allowed))
         if extra:
+            hints = ''.join(did_you_mean(k, allowed) for k in extra)
             _fail(path, f'methods: entry {item["name"]!r}: unknown key(s) '
-                  f'{sorted(extra)}; allowed: name, reference, title, config')
+                  f'{extra} (allowed: {", ".join(allowed)}){hints}')
         name = item['name']
         if not _NAME.match(name):
             _fail(path, f'methods: bad method name {name!r} (letters, digits,'
@@ -185,11 +218,13 @@ def _method_entries(path: str, opts: Dict, root: str,
             if pattern == DEFAULTS['config_pattern'] and (
                     not osp.isdir(osp.join(root, name))
                     or name in NOT_METHODS):
+                known = _known_methods(root)
                 _fail(path, f'unknown method {name!r} (no folder '
-                      f'{osp.join(root, name)}/); known methods: '
-                      f'{_known_methods(root)}')
+                      f'{osp.join(root, name)}/; known methods: {known})'
+                      f'{did_you_mean(name, known)}')
             config = pattern.replace('{configs_root}', root).replace(
                 '{method}', name)
+        config = _under(suite_root(path), config)
         entries.append(
             MethodEntry(name=name, title=item.get('title')
                         or titles.get(name, name), config=config,
@@ -204,12 +239,14 @@ def _ablation_entries(path: str, spec: Any, tasks: List[str],
     if not isinstance(spec, dict) or set(spec) != {'method', 'dir', 'task'}:
         _fail(path, "ablations must be dict(method='clst', "
               f"dir='configs/clst/ablations', task='mini'), got {spec!r}")
-    folder, task, base = spec['dir'], spec['task'], spec['method']
+    task, base = spec['task'], spec['method']
+    folder = _under(suite_root(path), spec['dir'])
     if task not in tasks:
-        _fail(path, f'ablations: task {task!r} is not in tasks {tasks}')
+        _fail(path, f'ablations: task {task!r} is not in tasks {tasks}'
+              f'{did_you_mean(task, tasks)}')
     if not osp.isdir(folder):
-        _fail(path, f'ablations: no such folder {folder} (ablation configs '
-              f'are {folder}/<name>.py)')
+        _fail(path, f"ablations: no such folder {spec['dir']} ({folder}; "
+              f"ablation configs are <dir>/<name>.py)")
     names = sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py'))
     if not names:
         _fail(path, f'ablations: no <name>.py config in {folder}')
@@ -256,7 +293,7 @@ def _comparisons(path: str, opts: Dict,
         for name in pair:
             if name not in names:
                 _fail(path, f'comparisons: {name!r} is not a method of the '
-                      f'suite {names}')
+                      f'suite {names}{did_you_mean(name, names)}')
         out.append(tuple(pair))
     return out
 
@@ -299,9 +336,15 @@ def load_suite(path: str,
         raise SuiteError(f'suite {path}: cannot read it: {e}') from e
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
-        _fail(path, f'unknown key(s) {unknown}; allowed: '
-              f'{sorted(DEFAULTS)}')
+        hints = ''.join(did_you_mean(k, DEFAULTS) for k in unknown)
+        _fail(path, f'unknown key(s) {unknown} (allowed: '
+              f'{sorted(DEFAULTS)}){hints}')
     opts = {**DEFAULTS, **raw}
+    root_dir = suite_root(path)
+    for key in ('results_dir', 'work_dir', 'configs_root', 'train_script',
+                'test_script', 'references'):
+        if isinstance(opts[key], str):  # as the suite file writes it
+            opts[key] = _under(root_dir, opts[key])
     opts.update({k: v for k, v in options.items() if v is not None})
     if opts['num_seeds'] is not None:
         n = opts['num_seeds']
@@ -345,19 +388,22 @@ def load_suite(path: str,
         _fail(path, "config_pattern must be a string with '{task}' (and "
               f"'{{method}}'), got {opts['config_pattern']!r}")
 
-    root = opts['configs_root']
+    root = _abs(opts['configs_root'] or osp.join(REPO_ROOT, 'configs'))
     if not osp.isdir(root):
-        _fail(path, f'configs_root {root!r} is not a folder')
+        _fail(path, f"configs_root {raw.get('configs_root', root)!r} is not "
+              f'a folder ({root}; relative paths in a suite start from '
+              f'{root_dir})')
     if opts['config_pattern'] == DEFAULTS['config_pattern']:
         known_tasks = _known_tasks(root)
         for task in tasks:
             if task not in known_tasks:
                 _fail(path, f'unknown task {task!r} (no {root}/<method>/'
-                      f'{task}.py for any method); known tasks: '
-                      f'{known_tasks}')
+                      f'{task}.py for any method; known tasks: '
+                      f'{known_tasks}){did_you_mean(task, known_tasks)}')
     for task in opts['task_overrides']:
         if task not in tasks:
-            _fail(path, f'task_overrides: {task!r} is not in tasks {tasks}')
+            _fail(path, f'task_overrides: {task!r} is not in tasks {tasks}'
+                  f'{did_you_mean(task, tasks)}')
 
     titles = opts['method_titles']
     entries = _method_entries(path, opts, root, titles)
@@ -370,7 +416,7 @@ def load_suite(path: str,
     for name in opts['method_overrides']:
         if name not in seen:
             _fail(path, f'method_overrides: {name!r} is not a method of the '
-                  f'suite {sorted(seen)}')
+                  f'suite {sorted(seen)}{did_you_mean(name, seen)}')
 
     ref_path = opts['references'] or DEFAULT_REFERENCES
     try:
@@ -416,7 +462,7 @@ def load_suite(path: str,
             config = m.config.format(task=task)
             if not osp.isfile(config):
                 _fail(path, f'missing config {config} for method {m.name!r} '
-                      f'on task {task!r}')
+                      f'on task {task!r}{_nearest_file(config)}')
             run_overrides = dict(overrides)
             run_overrides.update(
                 _cli(path, f'method_overrides[{m.name!r}]',
@@ -446,7 +492,7 @@ def load_suite(path: str,
                 runs.append(
                     RunSpec(
                         run_id=run_id, task=task, method=m.name, seed=seed,
-                        config=_abs(config), config_display=config,
+                        config=_abs(config), config_display=_shown(config),
                         config_hash=chash, cfg_options=cli,
                         overrides=dict(run_overrides),
                         resolved_config=hashed_config(resolved),
@@ -464,6 +510,25 @@ def load_suite(path: str,
         options=opts, results_dir=results_dir, work_dir=work_root,
         report_name=opts['report_name'],
         comparisons=_comparisons(path, opts, entries))
+
+
+def _nearest_file(config: str) -> str:
+    """A did-you-mean for a config file that does not exist: the closest
+    ``.py`` file of its folder, else the same file name in the folder
+    closest to its folder."""
+    folder, name = osp.split(config)
+    parent, sub = osp.split(folder)
+    if osp.isdir(folder):
+        close = close_matches(
+            name, [f for f in os.listdir(folder) if f.endswith('.py')])
+        near = [osp.join(folder, c) for c in close]
+    elif osp.isdir(parent):
+        close = close_matches(sub, [d for d in os.listdir(parent)
+                                    if osp.isdir(osp.join(parent, d))])
+        near = [osp.join(parent, c, name) for c in close]
+    else:
+        near = []
+    return f'; did you mean {near[0]}?' if near else ''
 
 
 def _check_model_overrides(path: str, method: str, config: str,

@@ -68,6 +68,11 @@ class SubsetIoUMetric(IoUMetric):
     # '' instead of mmengine's None also drops its start-up warning "The
     # prefix is not set".
     default_prefix: Optional[str] = ''
+    #: The split scored, named in the title of the printed tables (e.g.
+    #: 'target val (val_dataloader, 200 images)'); set by whoever runs the
+    #: evaluation (:class:`~clst_mmseg.engine.hooks.SplitTitleHook`, the
+    #: trajectory hook's source-val slice), not a config key.
+    split: Optional[str] = None
 
     def __init__(self,
                  class_subsets: Optional[Dict[str, List[str]]] = None,
@@ -191,7 +196,8 @@ class SubsetIoUMetric(IoUMetric):
             class_table.add_column(
                 key,
                 ['x' if i in idx else '' for i in range(len(class_names))])
-        print_log('per class results:', logger)
+        split = f', {self.split}' if self.split else ''
+        print_log(f'per class results{split}:', logger)
         print_log('\n' + class_table.get_string(), logger=logger)
 
         iou = ret_metrics['IoU']
@@ -202,7 +208,7 @@ class SubsetIoUMetric(IoUMetric):
             evaluated = int(np.count_nonzero(~np.isnan(iou[idx])))
             summary.add_row([key, len(idx), evaluated, metrics[key]])
         print_log(
-            f'subset results (aAcc {metrics["aAcc"]}; classes absent '
+            f'subset results{split}; aAcc {metrics["aAcc"]} (classes absent '
             'from the whole split are NaN and left out of the means):', logger)
         print_log('\n' + summary.get_string(), logger=logger)
 

@@ -11,8 +11,11 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 vis_backends = [dict(type='LocalVisBackend')]
+# mmseg's SegLocalVisualizer, readable on small images (tools/test.py
+# --show-dir): upscaled to >= 256 pixels, panels titled 'ground truth' |
+# 'prediction', a colour legend instead of class names below 256 pixels.
 visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='TitledSegVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None

@@ -22,8 +22,9 @@ methods = [
 seeds = [0, 1, 2]
 device = 'auto'
 gpus_per_run = 1
-# Per-suite overrides flow into every run's config, e.g. a shorter schedule:
-# overrides = {'train_cfg.max_iters': 20000, 'param_scheduler.0.end': 20000}
+# Per-suite overrides flow into every run's config, e.g. a shorter schedule
+# (the poly decay's end follows max_iters):
+# overrides = {'train_cfg.max_iters': 20000}
 overrides = {}
 # e.g. comparisons = [('clst', 'self_training'), ('clst', 'source_only')]
 # each adaptation method against source-only, then CLST against the

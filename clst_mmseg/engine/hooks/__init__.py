@@ -3,8 +3,10 @@ from .checkpoint_identity_hook import CheckpointIdentityHook
 from .memory_growth_hook import MemoryGrowthHook
 from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
+from .resume_schedule_hook import ResumeScheduleHook
 from .rng_state_hook import RNGStateHook
 from .smoke_probe_hook import SmokeProbeHook
+from .split_title_hook import SplitTitleHook
 from .temporal_ensemble_hook import (TemporalEnsembleHook,
                                      check_ensemble_pipeline)
 from .trajectory_hook import CheckpointTrajectoryHook
@@ -14,6 +16,7 @@ from .warmup_check_hook import WarmupCheckHook
 __all__ = [
     'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
     'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
-    'RNGStateHook', 'SmokeProbeHook', 'TemporalEnsembleHook',
-    'ValMetricsJSONHook', 'WarmupCheckHook', 'check_ensemble_pipeline'
+    'RNGStateHook', 'ResumeScheduleHook', 'SmokeProbeHook', 'SplitTitleHook',
+    'TemporalEnsembleHook', 'ValMetricsJSONHook', 'WarmupCheckHook',
+    'check_ensemble_pipeline'
 ]

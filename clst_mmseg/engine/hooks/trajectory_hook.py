@@ -19,8 +19,14 @@ from mmseg.registry import DATASETS, HOOKS, METRICS
 from torch.utils.data import DataLoader
 
 from clst_mmseg.evaluation.label_free import LabelFreeCriteria, agreement
+from .split_title_hook import set_split_title, split_title
 
 FILENAME = 'trajectory.json'
+
+
+def validation_interval(max_iters: int, num_points: int) -> int:
+    """Iterations between two trajectory points (validations)."""
+    return max(1, max_iters // num_points)
 
 
 def _unwrap(model):
@@ -137,7 +143,7 @@ class CheckpointTrajectoryHook(Hook):
         if self.num_points == 0 or runner.val_loop is None:
             return
         loop = runner.train_loop
-        interval = max(1, loop.max_iters // self.num_points)
+        interval = validation_interval(loop.max_iters, self.num_points)
         if loop.val_interval != interval:
             runner.logger.warning(
                 f'CheckpointTrajectoryHook: validating every {interval} '
@@ -225,6 +231,9 @@ class CheckpointTrajectoryHook(Hook):
     def _source_miou(self, model) -> float:
         metric = METRICS.build(copy.deepcopy(self._source_metric))
         metric.dataset_meta = self._source.dataset.metainfo
+        set_split_title([metric], split_title(
+            'source val slice, not trained on', 'source_val_dataloader',
+            self._source.dataset))
         for batch in self._source:
             data = model.data_preprocessor(batch, False)
             preds = model.segmentor_module.predict(data['inputs'],

@@ -8,7 +8,9 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 # 15); source-only -> oracle stays >= 20 mIoU apart with seed std <= 1.5 and
 # the methods keep their order (tools/benchmark_signal.py against the same
 # methods at 1500 iterations, results/reference_1500it:
-# results/mini/benchmark_signal.txt). PolyLR's end = max_iters.
+# results/mini/benchmark_signal.txt). PolyLR's end = max_iters
+# (--cfg-options train_cfg.max_iters=N moves it and caps the logger interval
+# at N // 10: clst_mmseg/apis/schedule_length.py).
 param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=500,
          by_epoch=False)
