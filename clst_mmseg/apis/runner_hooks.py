@@ -2,16 +2,20 @@
 the config a run dumps, and hashes, is the one it was given)."""
 from mmengine.runner import Runner
 
-from clst_mmseg.engine.hooks import CheckpointIdentityHook, MemoryGrowthHook
+from clst_mmseg.engine.hooks import (CheckpointIdentityHook,
+                                     CodeFingerprintHook, MemoryGrowthHook)
 
 
 def register_tool_hooks(runner: Runner) -> None:
     """Add :class:`CheckpointIdentityHook` (checkpoints say which model and
     config wrote them; loading another one stops with one line unless the
-    config sets ``allow_checkpoint_mismatch=True``) and
-    :class:`MemoryGrowthHook` (host memory that training adds)."""
+    config sets ``allow_checkpoint_mismatch=True``),
+    :class:`MemoryGrowthHook` (host memory that training adds) and
+    :class:`CodeFingerprintHook` (the code that trains, written to
+    ``<work_dir>/code_fingerprint.json`` when training starts and ends)."""
     runner.register_hook(
         CheckpointIdentityHook(
             allow_mismatch=bool(runner.cfg.get('allow_checkpoint_mismatch',
                                                False))))
     runner.register_hook(MemoryGrowthHook())
+    runner.register_hook(CodeFingerprintHook())
