@@ -30,10 +30,11 @@ class CodeFingerprintHook(Hook):
         self._files: Optional[Dict[str, str]] = None
 
     def _write(self, runner) -> None:
+        if runner.rank != 0:
+            return
         code = collect(runner.cfg.get('custom_imports'), known=self._files)
         self._files = code['files']
-        if runner.rank == 0:
-            write_fingerprint(runner.work_dir, code)
+        write_fingerprint(runner.work_dir, code)
 
     def before_train(self, runner) -> None:
         self._write(runner)
