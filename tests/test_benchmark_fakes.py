@@ -5,10 +5,13 @@ produce a NaN loss (logged, or unlogged and stopped by the non-finite check
 as the real hook does), SIGKILL themselves once, sleep, leave the
 validation metrics out (mode ``no_val_metrics``: the runner must run the
 test tool), or (test) refuse non-finite weights. Each invocation appends a
-line to $FAKE_CALLS.
+line to $FAKE_CALLS. The fake training writes the fingerprint of the code it
+imported as tools/train.py does (``clst_mmseg.code_fingerprint``; its
+config's ``custom_imports`` are imported from beside the config).
 
 A fake config is plain Python: ``fake = dict(mode=..., base=...)``,
-``train_cfg = dict(max_iters=...)``, ``randomness = dict(seed=0)``.
+``train_cfg = dict(max_iters=...)``, ``randomness = dict(seed=0)``,
+optionally ``custom_imports = dict(imports=[...])``.
 """
 import os
 import os.path as osp
@@ -51,6 +54,14 @@ if os.environ.get('FAKE_CALLS'):
                 f"threads={os.environ.get('OMP_NUM_THREADS')}\n")
 print('CUDA available: False', flush=True)
 os.makedirs(wd, exist_ok=True)
+custom = ns.get('custom_imports')
+if custom:
+    import importlib
+    sys.path.insert(0, osp.dirname(osp.abspath(a.config)))
+    for module in custom['imports']:
+        importlib.import_module(module)
+from clst_mmseg.code_fingerprint import collect, write_fingerprint
+write_fingerprint(wd, collect(custom))
 start = 1
 pointer = osp.join(wd, 'last_checkpoint')
 if a.resume and osp.exists(pointer):
@@ -196,8 +207,10 @@ def valid_record(method='clst', task='mini', status='finished', seed=0,
                  resolved_config=None, **extra):
     """The smallest record that matches ``record_schema.json`` and its
     meaning: its run id (``record['run_id']``) is made of its task, method,
-    seed and the hash of ``resolved_config`` (default ``{}``)."""
+    seed and the hash of ``resolved_config`` (default ``{}``); its code
+    fingerprint is empty (never stale; ``code=None``: no fingerprint)."""
     from clst_mmseg.benchmark.identity import config_hash, make_run_id
+    from clst_mmseg.code_fingerprint import combined_sha256
     resolved = {} if resolved_config is None else resolved_config
     cfg_hash = config_hash(resolved)
     finished = status == 'finished'
@@ -209,7 +222,9 @@ def valid_record(method='clst', task='mini', status='finished', seed=0,
                per_class_iou=dict(road=50.0, car=30.0) if finished else None,
                attempts=[],
                checkpoint=dict(path='w/iter_4.pth', iteration=4)
-               if finished else None)
+               if finished else None,
+               # trained by code that imported no project file: never stale
+               code=dict(sha256=combined_sha256({}), files={}))
     rec.update(extra)
     return rec
 

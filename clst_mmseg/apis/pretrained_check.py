@@ -7,7 +7,8 @@ from typing import List
 
 from mmengine.config import Config
 
-from clst_mmseg.benchmark.initialisation import is_local, pretrained_entries
+from clst_mmseg.apis.pretrained_config import (is_local,
+                                               pretrained_entries)
 from clst_mmseg.datasets.completeness import Problem
 
 #: The way out when a weights file cannot be had.

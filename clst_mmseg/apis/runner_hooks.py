@@ -2,7 +2,8 @@
 the config a run dumps, and hashes, is the one it was given)."""
 from mmengine.runner import Runner
 
-from clst_mmseg.engine.hooks import (CheckpointIdentityHook, MemoryGrowthHook,
+from clst_mmseg.engine.hooks import (CheckpointIdentityHook,
+                                     CodeFingerprintHook, MemoryGrowthHook,
                                      ResumeScheduleHook, SplitTitleHook)
 
 
@@ -11,9 +12,11 @@ def register_tool_hooks(runner: Runner) -> None:
     config wrote them; loading another one stops with one line unless the
     config sets ``allow_checkpoint_mismatch=True``),
     :class:`MemoryGrowthHook` (host memory that training adds),
-    :class:`SplitTitleHook` (the printed tables name their split) and
+    :class:`SplitTitleHook` (the printed tables name their split),
     :class:`ResumeScheduleHook` (what a resume with another ``max_iters``
-    changes)."""
+    changes) and :class:`CodeFingerprintHook` (the code that trains,
+    written to ``<work_dir>/code_fingerprint.json`` when training starts
+    and ends)."""
     runner.register_hook(
         CheckpointIdentityHook(
             allow_mismatch=bool(runner.cfg.get('allow_checkpoint_mismatch',
@@ -21,3 +24,4 @@ def register_tool_hooks(runner: Runner) -> None:
     runner.register_hook(MemoryGrowthHook())
     runner.register_hook(SplitTitleHook())
     runner.register_hook(ResumeScheduleHook())
+    runner.register_hook(CodeFingerprintHook())

@@ -4,7 +4,10 @@ plots (``tools/benchmark.py``). It knows nothing about models: a run is a
 did not evaluate the chosen checkpoint), a result is a JSON record.
 
 The modules import neither torch nor mmseg, and from the rest of clst_mmseg
-only the light ``clst_mmseg.apis`` modules (``threads``, ``config_checks``,
-``os_errors``), so planning, reporting and the Slurm submission stay light
-(``tests/test_lazy_imports.py``).
+only light modules (``clst_mmseg.apis``' ``threads``, ``config_checks``,
+``os_errors``, ``pretrained_config``; ``clst_mmseg.run_files``,
+``clst_mmseg.code_fingerprint``), so planning, reporting and the Slurm
+submission stay light (``tests/test_lazy_imports.py``). Nothing outside
+this package imports it: what the training side shares with it lives in
+those lower modules (``tests/test_code_identity.py``).
 """

@@ -14,7 +14,8 @@ from .preflight import failed, format_table, needs_preflight, preflight
 from .progress import Progress
 from .protocol_cards import protocol_summary
 from .provenance import foreign_tree_warning
-from .run_one import plan_action
+from .identity import files_text, stale_reason
+from .run_one import code_changed_since, plan_action
 from .spec import RunSpec
 from .store import ResultsStore
 from .suite import SuiteError, load_suite, select
@@ -22,10 +23,11 @@ from .suite_checks import format_duration
 
 DEFAULT_SUITE = 'configs/benchmarks/default.py'
 _STATUS = dict(run='to run', reuse='done', retrain='retrain',
-               busy='running', resume='resume', restart='restart',
-               retry='retry', diverged='diverged')
+               stale='stale', keep_stale='done, stale', busy='running',
+               resume='resume', restart='restart', retry='retry',
+               diverged='diverged')
 #: Plan actions that execute nothing.
-_IDLE = ('reuse', 'busy', 'diverged')
+_IDLE = ('reuse', 'keep_stale', 'busy', 'diverged')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -56,6 +58,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--retrain', action='store_true',
                    help='train finished runs again (old records are kept '
                    'in the new record\'s attempts)')
+    p.add_argument('--keep-stale', action='store_true',
+                   help='keep finished runs whose code has changed since '
+                   '(or whose record has no code fingerprint) instead of '
+                   'training them again; the tables mark them')
     p.add_argument('--retry-diverged', action='store_true',
                    help='retry runs that failed with a non-finite loss or '
                    'weight (left alone otherwise: the same config and seed '
@@ -89,7 +95,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
-                  retrain: bool, retry_diverged: bool = False) -> str:
+                  retrain: bool, retry_diverged: bool = False,
+                  keep_stale: bool = False) -> str:
     """The ``--dry-run`` listing."""
     n_methods = len({r.method for r in suite.runs})
     lines = [
@@ -102,10 +109,14 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
     rows = []
     counts: Dict[str, int] = {}
     for r in runs:
-        action, rec = plan_action(store, r, retrain, retry_diverged)
+        action, rec = plan_action(store, r, retrain, retry_diverged,
+                                  keep_stale)
         counts[action] = counts.get(action, 0) + 1
         why = ''
-        if action == 'resume' and rec is None:
+        if action in ('stale', 'keep_stale'):
+            why = stale_reason(rec) + ('; kept (--keep-stale)' if
+                                       action == 'keep_stale' else '')
+        elif action == 'resume' and rec is None:
             why = ('no valid record; its work dir has a checkpoint to '
                    'resume from')
         elif action == 'diverged':
@@ -120,6 +131,12 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
                 reason = rec.get('reason') or {}
                 why = (f'{rec["status"]}: {reason.get("kind")}: '
                        f'{reason.get("message")}')
+        changed = code_changed_since(r.work_dir) \
+            if action in ('run', 'restart', 'retry') else []
+        if changed:
+            why += ('; ' if why else '') + (
+                f'its work dir is from other code (changed: '
+                f'{files_text(changed)}): from scratch')
         rows.append((_STATUS[action], r.label, r.run_id, r.config_display,
                      why, protocol_summary(r.resolved_config,
                                            suite.method(r.method).reference)))
@@ -135,8 +152,20 @@ def describe_plan(suite, runs: List[RunSpec], store: ResultsStore,
     lines.append(f'{counts.get("reuse", 0)} done, {todo} to execute, '
                  f'{counts.get("busy", 0)} running elsewhere' +
                  (f', {counts["diverged"]} diverged (not retried)'
-                  if counts.get('diverged') else ''))
+                  if counts.get('diverged') else '') +
+                 (f', {counts["stale"]} of them stale (their code changed '
+                  'since; --keep-stale keeps them)'
+                  if counts.get('stale') else '') +
+                 (f', {counts["keep_stale"]} stale kept (--keep-stale)'
+                  if counts.get('keep_stale') else ''))
     return '\n'.join(lines)
+
+
+def _action(store: ResultsStore, run: RunSpec,
+            args: argparse.Namespace) -> str:
+    """:func:`~.run_one.plan_action` of a run under the command's flags."""
+    return plan_action(store, run, args.retrain, args.retry_diverged,
+                       args.keep_stale)[0]
 
 
 def _priors(store: ResultsStore, runs: Sequence[RunSpec]) -> Dict:
@@ -191,15 +220,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.dry_run:  # reads only: works on a read-only results folder
         print(describe_plan(suite, runs, store, args.retrain,
-                            args.retry_diverged))
+                            args.retry_diverged, args.keep_stale))
+        todo = [r for r in runs if _action(store, r, args) not in _IDLE]
         if args.executor == 'slurm':
             from .execute_slurm import describe_submission
-            todo = [r for r in runs if plan_action(
-                store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
             print()
             print(describe_submission(todo, params, folder))
-        todo = [r for r in runs if plan_action(
-            store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
         if needs_preflight(todo):
             print(f'these runs read downloaded data or weights: check them '
                   f'with tools/benchmark.py {suite.path} --preflight')
@@ -207,9 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     status = 0
     if not args.report_only:
-        plan = {r.run_id: plan_action(store, r, args.retrain,
-                                      args.retry_diverged)[0]
-                for r in runs}
+        plan = {r.run_id: _action(store, r, args) for r in runs}
         todo = [r for r in runs if plan[r.run_id] not in _IDLE]
         if not args.skip_preflight and needs_preflight(todo):
             rows = preflight(suite, todo, args.executor, gpus)
@@ -226,8 +250,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         progress = Progress(runs, len(slots), _priors(store, runs))
         for r in runs:
             progress.state[r.run_id] = dict(
-                reuse='reused', busy='busy', diverged='failed').get(
-                    plan[r.run_id], 'pending')
+                reuse='reused', keep_stale='reused', busy='busy',
+                diverged='failed').get(plan[r.run_id], 'pending')
         print(progress.grid(), flush=True)
         print(progress.summary(), flush=True)
         started = time.monotonic()
@@ -284,8 +308,7 @@ def run_preflight(suite, runs: Sequence[RunSpec], store: ResultsStore,
                   gpus: Optional[List[str]]) -> int:
     """``--preflight``: the table of the runs that would execute; 2 if a
     check failed, else 0."""
-    todo = [r for r in runs if plan_action(
-        store, r, args.retrain, args.retry_diverged)[0] not in _IDLE]
+    todo = [r for r in runs if _action(store, r, args) not in _IDLE]
     print(f'suite {suite.path}: {len(todo)} of {len(runs)} selected run(s) '
           f'to execute ({args.executor})')
     rows = preflight(suite, todo, args.executor, gpus)

@@ -17,6 +17,8 @@ import tempfile
 from importlib import metadata
 from typing import Dict, List, Optional, Tuple
 
+from clst_mmseg.code_fingerprint import file_sha256 as _sha256_file
+
 #: The folder that holds the imported ``clst_mmseg`` package (its
 #: repository root in a checkout).
 PACKAGE_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -39,14 +41,6 @@ def _run(cmd: List[str], cwd: Optional[str] = None,
 #: Untracked files larger than this go into the diff by name, size and
 #: SHA-256 only (data someone left in the tree, not code).
 MAX_UNTRACKED_BYTES = 1 << 20
-
-
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def working_tree_diff(top: str, changed: List[Tuple[str, str]],

@@ -12,6 +12,7 @@ import os.path as osp
 import statistics
 from typing import Callable, Dict, List, Sequence
 
+from .identity import code_notes
 from .protocol_cards import cards_link_line
 from .references import DEFAULT_PATH, load_references
 from .report import (comparisons, leaderboard, records_frame, task_classes,
@@ -213,6 +214,8 @@ def publish(suite: Suite, store: ResultsStore,
             continue
         sub = frame[frame['task'] == task]
         board = leaderboard(frame, task, rows, refs)
+        code_marked, code_lines = code_notes(task_records, titles)
+        board['code_mark'] = board['method'].isin(code_marked)
         metrics, classes = task_metrics(sub), task_classes(sub)
         tests = comparisons(frame, task, metrics[0], suite.comparisons)
         comps = comparison_lines(tests, titles)
@@ -220,6 +223,7 @@ def publish(suite: Suite, store: ResultsStore,
                                   if len(tests) else 0)
         title = suite.task_title(task)
         footer = provenance_lines(task_records, len(task_runs))
+        footer += code_lines
         footer += set_aside_lines(store, task_runs, task_records)
         out_dir = osp.join(suite.results_dir, task)
         os.makedirs(out_dir, exist_ok=True)

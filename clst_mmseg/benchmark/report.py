@@ -71,6 +71,7 @@ def records_frame(records: Sequence[Dict]) -> pd.DataFrame:
             oracle_selection=bool(
                 (rec.get('checkpoint') or {}).get('oracle_selection')),
             git_revision=(rec.get('git') or {}).get('revision'),
+            code_sha256=(rec.get('code') or {}).get('sha256'),
             git_dirty=(rec.get('git') or {}).get('dirty'))
         resolved = rec.get('resolved_config') or {}
         row.update(reference_declared='reference_key' in resolved,

@@ -19,7 +19,15 @@ dir that loads on the next invocation (so does a run without a valid
 record whose work dir has one), unless the config the training dumped there
 is not the run's; diverged ones (a non-finite loss or weight: retrying the
 same config and seed diverges again) are retried, from scratch, only when
-asked (``retry_diverged``); finished ones are reused unless ``retrain``.
+asked (``retry_diverged``); finished ones are reused unless ``retrain`` or
+stale (the code that trained them has changed since, or their record has no
+code fingerprint: :func:`~.identity.stale_reason`), which trains them again
+from scratch unless ``keep_stale``. A run resumes only with the code that
+wrote its checkpoint (the fingerprint an earlier attempt left in the work
+dir): resuming with other code would mix two codes in one run, so it starts
+from scratch instead. The record keeps the training's code fingerprint
+(``code``) and the sizes of the data and weights files the config names
+(``inputs``).
 Every attempt is logged in the run's attempt ledger
 (``<task>/attempts/<run_id>.jsonl``), summarised in the record's
 ``attempts``, and ``compute_time_s`` sums the wall time of this attempt and
@@ -41,8 +49,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from clst_mmseg.code_fingerprint import changed_files, read_fingerprint
+
 from . import workdir as wd
+from .identity import stale_reason
 from .initialisation import init_used
+from .input_files import input_files
 from .provenance import (PACKAGE_ROOT, config_files, git_info, hardware,
                          portable_command, repo_relative, versions)
 from .spec import RunSpec
@@ -100,22 +112,29 @@ def diverged(record: Optional[Dict]) -> bool:
 
 def plan_action(store: ResultsStore, spec: RunSpec,
                 retrain: bool = False,
-                retry_diverged: bool = False) -> Tuple[str, Optional[Dict]]:
+                retry_diverged: bool = False,
+                keep_stale: bool = False) -> Tuple[str, Optional[Dict]]:
     """What executing ``spec`` would do now.
 
     Returns:
         tuple: ``(action, record)``; action is ``run`` (no record),
-        ``reuse``, ``retrain``, ``busy``, ``resume`` (see :func:`resumes`),
-        ``restart`` (interrupted, nothing to resume), ``retry`` (failed:
-        from scratch) or ``diverged`` (failed with a non-finite
-        loss/weight: left alone unless ``retry_diverged``).
+        ``reuse``, ``retrain``, ``stale`` (finished by code that has changed
+        since: trained again, from scratch), ``keep_stale`` (the same, kept
+        because of ``keep_stale``), ``busy``, ``resume`` (see
+        :func:`resumes`), ``restart`` (interrupted, nothing to resume),
+        ``retry`` (failed: from scratch) or ``diverged`` (failed with a
+        non-finite loss/weight: left alone unless ``retry_diverged``).
     """
     rec = store.read(spec.task, spec.run_id)
     if store.is_locked(spec.task, spec.run_id):
         return 'busy', rec
     status = store.effective_status(rec)
     if status == 'finished':
-        return ('retrain' if retrain else 'reuse'), rec
+        if retrain:
+            return 'retrain', rec
+        if stale_reason(rec) is None:
+            return 'reuse', rec
+        return ('keep_stale' if keep_stale else 'stale'), rec
     if diverged(rec) and not retry_diverged:
         return 'diverged', rec
     if resumes(spec, status, rec):
@@ -132,11 +151,13 @@ def resumes(spec: RunSpec, status: Optional[str],
 
     It does when the run has no valid record, was interrupted or failed
     (an exception, a full disk, an evaluation that failed: nothing that
-    the same weights would repeat), its work dir has a checkpoint and the
-    config the training dumped there is the run's (or none was dumped). A
-    retrain of a finished run, a retried diverged one (its last checkpoint
-    leads to the same divergence: resuming is bit-exact) and a run whose
-    dumped config differs start from scratch.
+    the same weights would repeat), its work dir has a checkpoint, the
+    config the training dumped there is the run's (or none was dumped) and
+    the code an earlier attempt ran there is the code as it is now
+    (:func:`code_changed_since`). A retrain of a finished run, a retried
+    diverged one (its last checkpoint leads to the same divergence:
+    resuming is bit-exact) and a run whose dumped config or code differs
+    start from scratch.
 
     Args:
         spec (RunSpec): The run.
@@ -147,7 +168,16 @@ def resumes(spec: RunSpec, status: Optional[str],
     if status == 'finished' or diverged(record):
         return False
     return wd.last_checkpoint(spec.work_dir) is not None and \
-        _verify_config(spec) is not False
+        _verify_config(spec) is not False and \
+        not code_changed_since(spec.work_dir)
+
+
+def code_changed_since(work_dir: str) -> List[str]:
+    """The files of the code an earlier attempt ran in ``work_dir`` (the
+    fingerprint its training left there) that differ now or are gone
+    (empty: the same code, or no fingerprint to tell)."""
+    code = read_fingerprint(work_dir)
+    return changed_files(code) if code else []
 
 
 def _elapsed_until_last_write(prev: Dict, work_dir: str) -> Optional[float]:
@@ -166,6 +196,9 @@ def _elapsed_until_last_write(prev: Dict, work_dir: str) -> Optional[float]:
 
 def _summary(prev: Dict, lost: bool, work_dir: str = '') -> Dict:
     out = {k: prev.get(k) for k in _SUMMARY_KEYS}
+    # a record holds the fingerprint, a ledger entry (a summary) its hash
+    out['code_sha256'] = (prev.get('code') or {}).get('sha256') \
+        if 'code' in prev else prev.get('code_sha256')
     out['wall_time_estimated'] = False
     if lost:
         out['status'] = 'interrupted'
@@ -434,6 +467,7 @@ def _train_and_test(spec: RunSpec, rec: Dict, resume: bool,
     cmd = train_command(spec, resume)
     rec['commands'] = dict(train=portable_command(cmd, _REPO))
     train = _run_child(cmd, train_log, env, lock_fd, stop, spec.work_dir)
+    rec['code'] = read_fingerprint(spec.work_dir)
     entries = wd.read_scalars(spec.work_dir)
     log_text = _read(train_log)
     cuda = wd.cuda_used(log_text)
@@ -592,6 +626,7 @@ def new_record(spec: RunSpec, attempts: List[Dict], resume: bool) -> Dict:
         compute_time_s=None, peak_memory_mb=None, peak_memory_kind=None,
         peak_host_rss_mb=None, metrics=None, per_class_iou=None,
         checkpoint=None, curve=[], config_verified=None, commands=None,
+        code=None, inputs=input_files(spec.resolved_config or {}),
         attempts=attempts,
         resolved_config=spec.resolved_config)
 
@@ -625,9 +660,11 @@ def execute(spec: RunSpec,
             retrain: bool = False,
             env: Optional[Dict[str, str]] = None,
             stop: threading.Event = STOP,
-            retry_diverged: bool = False) -> Outcome:
-    """Execute one run unless it is finished, diverged (unless
-    ``retry_diverged``) or executed elsewhere.
+            retry_diverged: bool = False,
+            keep_stale: bool = False) -> Outcome:
+    """Execute one run unless it is finished (and not stale, or
+    ``keep_stale``), diverged (unless ``retry_diverged``) or executed
+    elsewhere.
 
     Args:
         spec (RunSpec): The run.
@@ -638,6 +675,8 @@ def execute(spec: RunSpec,
             interrupted).
         retry_diverged (bool): Retry a run that failed with a non-finite
             loss or weight. Defaults to False.
+        keep_stale (bool): Keep a finished run whose code has changed
+            since (default: train it again, from scratch, as a retrain).
 
     Returns:
         Outcome: What happened, with the record.
@@ -649,9 +688,12 @@ def execute(spec: RunSpec,
                        store.read(spec.task, spec.run_id))
     try:
         prev = store.read(spec.task, spec.run_id, locked=True)
+        stale = None
         if prev is not None and prev['status'] == 'finished' and \
                 not retrain:
-            return Outcome(spec.run_id, spec.label, 'reused', prev)
+            stale = None if keep_stale else stale_reason(prev)
+            if stale is None:
+                return Outcome(spec.run_id, spec.label, 'reused', prev)
         if diverged(prev) and not retry_diverged:
             return Outcome(spec.run_id, spec.label, 'failed', prev)
         if stop.is_set():
@@ -659,7 +701,8 @@ def execute(spec: RunSpec,
         history = attempt_history(store, spec, prev)
         status = None if prev is None else 'interrupted' if prev[
             'status'] == 'running' else prev['status']  # we hold the lock
-        # a retrain of a finished run starts a new count of compute
+        # a retrain of a finished run (stale or asked for) starts a new
+        # count of compute
         new_count = status == 'finished'
         resume = resumes(spec, status, prev)
         if not resume and osp.isdir(spec.work_dir):
@@ -669,7 +712,8 @@ def execute(spec: RunSpec,
         store.log_attempt(spec.task, spec.run_id, dict(
             event='start', attempt=rec['attempt'],
             started_at=rec['started_at'], host=rec['host'], pid=rec['pid'],
-            resumed=resume, new_count=new_count))
+            resumed=resume, new_count=new_count,
+            **(dict(stale=stale) if stale else {})))
         store.write(rec)
         try:
             _train_and_test(spec, rec, resume, _child_env(spec, env),

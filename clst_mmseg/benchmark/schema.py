@@ -16,7 +16,8 @@ By meaning (:func:`meaning_problem`): the run id is
 the mean of the per-class IoU and each class-subset metric the mean over
 its subset (the evaluator's ``class_subsets`` in the resolved config, named
 ones from ``datasets/class_subsets.csv``), to the 2-decimal rounding of
-the values; a finished run has per-class IoU.
+the values; a finished run has per-class IoU; a code fingerprint's
+``sha256`` is the combined hash of its files' hashes, each 64 hex digits.
 """
 import csv
 import json
@@ -25,6 +26,8 @@ import numbers
 import os.path as osp
 from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional
+
+from clst_mmseg.code_fingerprint import fingerprint_problem
 
 from .identity import config_hash, from_canonical, make_run_id
 
@@ -144,8 +147,15 @@ def meaning_problem(record: Dict) -> Optional[str]:
     Returns:
         str | None: The first problem, one line.
     """
-    return _identity_problem(record) or _value_problem(record) or \
-        _mean_problem(record)
+    return _identity_problem(record) or _code_problem(record) or \
+        _value_problem(record) or _mean_problem(record)
+
+
+def _code_problem(record: Dict) -> Optional[str]:
+    if record.get('code') is None:
+        return None
+    problem = fingerprint_problem(record['code'])
+    return f'code: {problem}' if problem else None
 
 
 def _identity_problem(record: Dict) -> Optional[str]:

@@ -11,6 +11,7 @@ from typing import Dict, List, Sequence, Tuple
 import pandas as pd
 
 from ..synthia_scoring import SYNTHIA_SCORING
+from .identity import CODE_MARK
 from .significance import format_ci, format_p
 
 DASH = '–'
@@ -114,7 +115,8 @@ def main_table(board: pd.DataFrame,
     header += ['Iterations', f'{unit}-h/run', 'Peak memory']
     rows = []
     for _, r in board.iterrows():
-        title = r['title'] + (' †' if r['oracle_selection'] else '')
+        title = r['title'] + (' †' if r['oracle_selection'] else '') + (
+            f' {CODE_MARK}' if r.get('code_mark') is True else '')
         cells = [title, str(r['n_seeds'])]
         for m in metrics:
             cells.append(fmt_score(r[f'{m}_mean'], r[f'{m}_std']))
@@ -237,6 +239,10 @@ def notes(board: pd.DataFrame) -> List[str]:
                    '(oracle selection, uses target labels).')
     else:
         out.append('Every run is evaluated at its last iterate.')
+    if 'code_mark' in board and board['code_mark'].any():
+        out.append(f'{CODE_MARK} not every run of the row was trained by '
+                   'the code as it is now, or its seeds ran different code '
+                   '(the notes below name the runs and files).')
     if any(c.endswith('_matched_mean') and board[c].notna().any()
            for c in board.columns):
         out.append(f'{MATCHED} the paper\'s protocol: the best validation '
@@ -316,8 +322,9 @@ _TEX = {'&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
         '^': r'\textasciicircum{}', '\\': r'\textbackslash{}',
         '±': r'$\pm$', '→': r'$\rightarrow$', 'Δ': r'$\Delta$',
         '–': '--', '†': r'$^\dagger$', '‡': r'$^\ddagger$',
-        'τ': r'$\tau$', '×': r'$\times$', '−': r'$-$', '<': r'$<$',
-        '>': r'$>$', '↓': r'$\downarrow$', '✓': r'\checkmark{}'}
+        '§': r'\S{}', 'τ': r'$\tau$', '×': r'$\times$', '−': r'$-$',
+        '<': r'$<$', '>': r'$>$', '↓': r'$\downarrow$',
+        '✓': r'\checkmark{}'}
 
 
 def tex_escape(text: str) -> str:

@@ -9,6 +9,8 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
 
+from clst_mmseg.run_files import NON_FINITE_MARKER
+
 _ITER = re.compile(r'iter_(\d+)\.pth$')
 
 
@@ -52,11 +54,6 @@ def first_nan_loss(entries: List[Dict]) -> Optional[Dict]:
                 return dict(iter=e.get('iter', e.get('step')), key=key,
                             value=str(value))
     return None
-
-
-#: What ``NonFiniteCheckHook`` leaves in the work dir when it stops a run
-#: (defined here, the light side, and imported by the hook).
-NON_FINITE_MARKER = 'non_finite.json'
 
 
 def non_finite_marker(work_dir: str) -> Optional[Dict]:

@@ -1,5 +1,6 @@
 from .cbst_round_hook import CBSTRoundHook
 from .checkpoint_identity_hook import CheckpointIdentityHook
+from .code_fingerprint_hook import CodeFingerprintHook
 from .memory_growth_hook import MemoryGrowthHook
 from .non_finite_check_hook import NonFiniteCheckHook
 from .pseudo_label_diagnostics_hook import PseudoLabelDiagnosticsHook
@@ -15,6 +16,7 @@ from .warmup_check_hook import WarmupCheckHook
 
 __all__ = [
     'CBSTRoundHook', 'CheckpointIdentityHook', 'CheckpointTrajectoryHook',
+    'CodeFingerprintHook',
     'MemoryGrowthHook', 'NonFiniteCheckHook', 'PseudoLabelDiagnosticsHook',
     'RNGStateHook', 'ResumeScheduleHook', 'SmokeProbeHook', 'SplitTitleHook',
     'TemporalEnsembleHook', 'ValMetricsJSONHook', 'WarmupCheckHook',

@@ -12,8 +12,7 @@ from mmseg.registry import HOOKS
 
 #: File the hook leaves in the work dir when it stops a run; the benchmark
 #: reads it to record the run as failed (diverged) with the iteration.
-from clst_mmseg.benchmark.workdir import NON_FINITE_MARKER as MARKER  # noqa
-
+from clst_mmseg.run_files import NON_FINITE_MARKER as MARKER
 
 
 class NonFiniteError(FloatingPointError):
