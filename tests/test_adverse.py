@@ -289,7 +289,7 @@ def test_configs_are_the_mini_configs_on_adverse_data(method):
     assert adv['val_dataloader.dataset.type'] == 'AdverseTargetDataset'
 
 
-def test_default_suite_runs_every_method_on_both_tasks():
+def test_default_suite_runs_every_method_on_every_task():
     from clst_mmseg.benchmark.cli import DEFAULT_SUITE
     from clst_mmseg.benchmark.suite import load_suite
     cwd = os.getcwd()
@@ -300,9 +300,9 @@ def test_default_suite_runs_every_method_on_both_tasks():
     finally:
         os.chdir(cwd)
     assert DEFAULT_SUITE == 'configs/benchmarks/default.py'
-    assert both.tasks == ['mini', 'adverse']
+    assert both.tasks == ['mini', 'adverse', 'aerial']
     assert [m.name for m in both.methods] == [m.name for m in mini.methods]
-    assert len(both.runs) == 2 * len(mini.runs)
+    assert len(both.runs) == 3 * len(mini.runs)
     assert both.task_title('adverse') == (
         'adverse (clear day → night, fog, rain; 6 classes)')
     # the mini runs are the mini suite's (same run ids: records are shared)
