@@ -118,14 +118,14 @@ _SHIFT_GAIN = 1.5
 #: The camera's band response follows the strength to this power (it
 #: changes slowly at first, so that mildly shifted tiles stay close to the
 #: source's colours).
-_SENSOR_POWER = 2.0
+_SENSOR_POWER = 3.0
 #: Ground sampling distance of the source (m / pixel, +-10 %); the target's
 #: camera resolves finer, down to x (1 - _GSD_SHRINK) at full strength
 #: (objects larger in pixels: a source model meets cars and houses at
 #: scales it rarely saw; at a coarser target GSD cars fall under one output
 #: cell of the stride-4 models and nothing, not even the oracle, learns
 #: them).
-_GSD = 0.45
+_GSD = 0.5
 _GSD_SHRINK = 0.3
 #: Sun elevation (degrees): summer noon in the source, winter in the target.
 _SUN_SUMMER = (50.0, 70.0)
@@ -333,7 +333,7 @@ def _tree(rng, t: _Tile, cy: float, cx: float, within=None,
 
 
 def _car(rng, t: _Tile, cy: float, cx: float, angle: float) -> None:
-    if rng.random() < 0.2:  # a van
+    if rng.random() < 0.3:  # a van
         half_len, half_wid = rng.uniform(2.7, 3.4), rng.uniform(1.0, 1.15)
     else:
         half_len, half_wid = rng.uniform(2.1, 2.5), rng.uniform(0.88, 1.0)
