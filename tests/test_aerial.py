@@ -3,7 +3,6 @@
 classes, its per-method configs and its place in the default suite."""
 import csv
 import glob
-import json
 import os
 import os.path as osp
 from functools import lru_cache
@@ -177,42 +176,6 @@ def test_target_differs_by_the_intended_shift():
             1.5 * _share(src, aerial.LOW_VEGETATION))
 
 
-def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match='aerial: domain must be one of'):
-        aerial.render_sample(0, 'target', 0)
-    with pytest.raises(ValueError, match=r'aerial: size must be \(H, W\)'):
-        aerial.generate_aerial(str(tmp_path), size=(8, 8))
-    with pytest.raises(ValueError, match='aerial: n_source must be an int'):
-        aerial.generate_aerial(str(tmp_path), n_source=-1)
-
-
-def test_default_root_and_env(monkeypatch, tmp_path):
-    monkeypatch.setenv('CLST_MMSEG_DATA_DIR', str(tmp_path))
-    assert aerial.default_root(3) == osp.join(
-        str(tmp_path), f'aerial-{aerial.AERIAL_VERSION}-seed3')
-    monkeypatch.delenv('CLST_MMSEG_DATA_DIR')
-    assert aerial.default_root(0).endswith(osp.join(
-        '.cache', 'clst_mmseg', f'aerial-{aerial.AERIAL_VERSION}-seed0'))
-
-
-def test_ensure_aerial_caches_and_replaces_stale(monkeypatch, tmp_path):
-    monkeypatch.setattr(aerial, 'DEFAULT_COUNTS', dict(SMALL))
-    root = str(tmp_path / 'cache')
-    assert aerial.ensure_aerial(root) == root
-    marker = osp.join(root, MARKER)
-    meta = json.load(open(marker))
-    assert meta == dict(task='aerial', version=aerial.AERIAL_VERSION, seed=0,
-                        size=[64, 64], **SMALL)
-    mtime = os.stat(marker).st_mtime_ns
-    assert aerial.ensure_aerial(root) == root
-    assert os.stat(marker).st_mtime_ns == mtime  # not regenerated
-    with open(marker, 'w') as f:  # an older generator's cache
-        json.dump(dict(meta, version='v0'), f)
-    assert aerial.ensure_aerial(root) == root
-    assert json.load(open(marker)) == meta
-    assert os.listdir(tmp_path) == ['cache']
-
-
 def test_ensure_aerial_is_atomic_and_refuses_foreign_folder(
         monkeypatch, tmp_path):
     (tmp_path / 'mine').mkdir()
@@ -232,13 +195,6 @@ def test_ensure_aerial_is_atomic_and_refuses_foreign_folder(
     with pytest.raises(RuntimeError, match='generator failed'):
         aerial.ensure_aerial(str(tmp_path / 'new'))
     assert sorted(os.listdir(tmp_path)) == ['mine']  # no half-written cache
-
-
-def test_cli(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(aerial, 'DEFAULT_COUNTS', dict(SMALL))
-    aerial.main(['--root', str(tmp_path / 'r'), '--seed', '2'])
-    assert capsys.readouterr().out.strip() == str(tmp_path / 'r')
-    assert json.load(open(tmp_path / 'r' / MARKER))['seed'] == 2
 
 
 def test_dataset_classes_generate_and_read_it(monkeypatch, tmp_path):

@@ -42,9 +42,7 @@ urbanness and ground sampling distance (diagnostics; no method reads it).
 :func:`ensure_aerial` generates the data once into the shared cache folder
 (``aerial-<version>-seed<seed>``), atomically.
 """
-import argparse
 import csv
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -52,7 +50,8 @@ import cv2
 import numpy as np
 
 from .generated_cache import cache_parent, ensure_generated
-from .mini import _bank, _Canvas, _write
+from .generated_layout import check_size_and_counts, generation_cli, write_task
+from .mini import _bank, _Canvas
 
 AERIAL_VERSION = 'v1'
 CLASSES_CSV = osp.join(osp.dirname(osp.abspath(__file__)),
@@ -740,44 +739,17 @@ def generate_aerial(root: str, seed: int = 0,
     Returns:
         str: ``root``.
     """
-    size = tuple(int(v) for v in size)
-    if len(size) != 2 or min(size) < 32:
-        raise ValueError(f'aerial: size must be (H, W) with H, W >= 32, '
-                         f'got {size}')
-    for key, n in dict(n_source=n_source, n_target_train=n_target_train,
-                       n_target_val=n_target_val,
-                       n_source_val=n_source_val).items():
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f'aerial: {key} must be an int >= 0, got {n!r}')
-    for domain, n in (('source', n_source), ('source_val', n_source_val)):
-        src_img = osp.join(root, domain, 'images')
-        src_lbl = osp.join(root, domain, 'labels')
-        for d in (src_img, src_lbl):
-            os.makedirs(d, exist_ok=True)
-        for i in range(n):
-            img, lbl, _ = render_sample(seed, domain, i, size)
-            _write(osp.join(src_img, f'{i:05d}.png'), img)
-            _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
-    for split, n in (('train', n_target_train), ('val', n_target_val)):
-        img_dir = osp.join(root, 'target', 'leftImg8bit', split, CITY)
-        lbl_dir = osp.join(root, 'target', 'gtFine', split, CITY)
-        for d in (img_dir, lbl_dir):
-            os.makedirs(d, exist_ok=True)
-        rows = []
-        for i in range(n):
-            img, lbl, info = render_sample(seed, f'target_{split}', i, size)
-            stem = f'{CITY}_{i:06d}'
-            _write(osp.join(img_dir, f'{stem}_leftImg8bit.png'), img)
-            _write(osp.join(lbl_dir, f'{stem}_gtFine_labelTrainIds.png'), lbl)
-            rows.append((stem, info['layout'], f'{info["severity"]:.4f}',
-                         f'{info["urbanness"]:.4f}', f'{info["gsd"]:.4f}'))
-        with open(osp.join(root, 'target', f'conditions_{split}.csv'), 'w',
-                  newline='') as f:
-            writer = csv.writer(f)
-            writer.writerow(('image', 'condition', 'severity', 'urbanness',
-                             'gsd_m'))
-            writer.writerows(rows)
-    return root
+    counts = dict(n_source=n_source, n_target_train=n_target_train,
+                  n_target_val=n_target_val, n_source_val=n_source_val)
+    size = check_size_and_counts('aerial', size, counts)
+
+    def render(domain, index):
+        img, lbl, info = render_sample(seed, domain, index, size)
+        return img, lbl, (info['layout'], f'{info["severity"]:.4f}',
+                          f'{info["urbanness"]:.4f}', f'{info["gsd"]:.4f}')
+
+    return write_task(root, 'aerial', render, counts, CITY,
+                      columns=('condition', 'severity', 'urbanness', 'gsd_m'))
 
 
 def default_root(seed: int = 0) -> str:
@@ -808,13 +780,7 @@ def ensure_aerial(root: Optional[str] = None, seed: int = 0) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        description='Generate the built-in aerial UDA task (cached).')
-    parser.add_argument('--root', default=None,
-                        help=f'output folder (default: {default_root()})')
-    parser.add_argument('--seed', type=int, default=0, help='data set seed')
-    args = parser.parse_args(argv)
-    print(ensure_aerial(args.root, args.seed))
+    generation_cli('aerial', ensure_aerial, default_root, argv)
 
 
 if __name__ == '__main__':
