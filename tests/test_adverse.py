@@ -3,7 +3,6 @@
 its per-method configs."""
 import csv
 import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -143,43 +142,6 @@ def test_target_conditions_change_appearance_not_layout():
     assert abs(share[0] - share[1]) < 0.05
 
 
-def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match='adverse: domain must be one of'):
-        adverse.render_sample(0, 'target', 0)
-    with pytest.raises(ValueError, match=r'adverse: size must be \(H, W\)'):
-        adverse.generate_adverse(str(tmp_path), size=(8, 8))
-    with pytest.raises(ValueError, match='adverse: n_source must be an int'):
-        adverse.generate_adverse(str(tmp_path), n_source=-1)
-
-
-def test_default_root_and_env(monkeypatch, tmp_path):
-    monkeypatch.setenv('CLST_MMSEG_DATA_DIR', str(tmp_path))
-    assert adverse.default_root(3) == osp.join(
-        str(tmp_path), f'adverse-{adverse.ADVERSE_VERSION}-seed3')
-    monkeypatch.delenv('CLST_MMSEG_DATA_DIR')
-    assert adverse.default_root(0).endswith(osp.join(
-        '.cache', 'clst_mmseg', f'adverse-{adverse.ADVERSE_VERSION}-seed0'))
-
-
-def test_ensure_adverse_caches_and_replaces_stale(monkeypatch, tmp_path):
-    monkeypatch.setattr(adverse, 'DEFAULT_COUNTS', dict(SMALL))
-    root = str(tmp_path / 'cache')
-    assert adverse.ensure_adverse(root) == root
-    marker = osp.join(root, MARKER)
-    meta = json.load(open(marker))
-    assert meta['task'] == 'adverse'
-    assert meta['version'] == adverse.ADVERSE_VERSION
-    mtime = os.stat(marker).st_mtime_ns
-    assert adverse.ensure_adverse(root) == root
-    assert os.stat(marker).st_mtime_ns == mtime  # not regenerated
-    with open(marker, 'w') as f:  # an older generator's cache
-        json.dump(dict(meta, version='v0'), f)
-    assert adverse.ensure_adverse(root) == root
-    assert json.load(open(marker)) == meta
-    assert os.listdir(tmp_path) == ['cache']
-    assert len(_files(root)) == 2 * sum(SMALL.values())
-
-
 def test_ensure_refuses_foreign_folder(tmp_path):
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'keep.txt').write_text('x')
@@ -225,13 +187,6 @@ def test_ensure_generated_concurrent(tmp_path):
         assert out.strip() == str(tmp_path / 'cache')
     assert os.listdir(tmp_path) == ['cache']  # no temp folders left
     assert sorted(os.listdir(tmp_path / 'cache')) == [MARKER, 'data.txt']
-
-
-def test_cli(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(adverse, 'DEFAULT_COUNTS', dict(SMALL))
-    adverse.main(['--root', str(tmp_path / 'r'), '--seed', '2'])
-    assert capsys.readouterr().out.strip() == str(tmp_path / 'r')
-    assert json.load(open(tmp_path / 'r' / MARKER))['seed'] == 2
 
 
 def test_dataset_classes_generate_and_read_it(monkeypatch, tmp_path):
@@ -293,7 +248,7 @@ def test_configs_are_the_mini_configs_on_adverse_data(method):
     assert adv['val_dataloader.dataset.type'] == 'AdverseTargetDataset'
 
 
-def test_default_suite_runs_every_method_on_both_tasks():
+def test_default_suite_runs_every_method_on_every_task():
     from clst_mmseg.benchmark.cli import DEFAULT_SUITE
     from clst_mmseg.benchmark.suite import load_suite
     cwd = os.getcwd()
@@ -304,9 +259,9 @@ def test_default_suite_runs_every_method_on_both_tasks():
     finally:
         os.chdir(cwd)
     assert DEFAULT_SUITE == 'configs/benchmarks/default.py'
-    assert both.tasks == ['mini', 'adverse']
+    assert both.tasks == ['mini', 'adverse', 'aerial']
     assert [m.name for m in both.methods] == [m.name for m in mini.methods]
-    assert len(both.runs) == 2 * len(mini.runs)
+    assert len(both.runs) == 3 * len(mini.runs)
     assert both.task_title('adverse') == (
         'adverse (clear day → night, fog, rain; 6 classes)')
     # the mini runs are the mini suite's (same run ids: records are shared)

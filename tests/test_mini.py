@@ -1,6 +1,5 @@
 """Tests of the built-in mini task generator (clst_mmseg.datasets.mini)."""
 import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -136,39 +135,6 @@ def test_severity_spans_easy_to_hard():
     assert min(sev) < 0.2 and max(sev) > 0.8
 
 
-def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match='domain'):
-        mini.render_sample(0, 'target', 0)
-    with pytest.raises(ValueError, match='size'):
-        mini.generate_mini(str(tmp_path), size=(8, 8))
-
-
-def test_default_root_and_env(monkeypatch, tmp_path):
-    monkeypatch.setenv('CLST_MMSEG_DATA_DIR', str(tmp_path))
-    assert mini.default_root(3) == osp.join(
-        str(tmp_path), f'mini-{mini.MINI_VERSION}-seed3')
-    monkeypatch.delenv('CLST_MMSEG_DATA_DIR')
-    assert mini.default_root(0).endswith(
-        osp.join('.cache', 'clst_mmseg', f'mini-{mini.MINI_VERSION}-seed0'))
-
-
-def test_ensure_mini_caches_and_replaces_stale(monkeypatch, tmp_path):
-    monkeypatch.setattr(mini, 'DEFAULT_COUNTS', dict(SMALL))
-    root = str(tmp_path / 'cache')
-    assert mini.ensure_mini(root) == root
-    marker = osp.join(root, mini.MARKER)
-    assert json.load(open(marker))['version'] == mini.MINI_VERSION
-    mtime = os.stat(marker).st_mtime_ns
-    assert mini.ensure_mini(root) == root
-    assert os.stat(marker).st_mtime_ns == mtime  # not regenerated
-    with open(marker, 'w') as f:  # an older generator's cache
-        json.dump(dict(version='v0'), f)
-    assert mini.ensure_mini(root) == root
-    assert json.load(open(marker))['version'] == mini.MINI_VERSION
-    assert os.listdir(tmp_path) == ['cache']
-    assert len(_files(root)) == 2 * sum(SMALL.values())
-
-
 def test_ensure_mini_refuses_foreign_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(mini, 'DEFAULT_COUNTS', dict(SMALL))
     (tmp_path / 'mine').mkdir()
@@ -178,13 +144,6 @@ def test_ensure_mini_refuses_foreign_folder(monkeypatch, tmp_path):
                        r'\(no MINI_COMPLETE.json\)'):
         mini.ensure_mini(str(tmp_path / 'mine'))
     assert (tmp_path / 'mine' / 'keep.txt').exists()
-
-
-def test_cli(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(mini, 'DEFAULT_COUNTS', dict(SMALL))
-    mini.main(['--root', str(tmp_path / 'r'), '--seed', '2'])
-    assert capsys.readouterr().out.strip() == str(tmp_path / 'r')
-    assert json.load(open(tmp_path / 'r' / mini.MARKER))['seed'] == 2
 
 
 def test_ensure_mini_concurrent(tmp_path):

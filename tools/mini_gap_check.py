@@ -1,4 +1,5 @@
-"""Check the domain gap of a built-in task (mini, adverse) in plain PyTorch.
+"""Check the domain gap of a built-in task (mini, adverse, aerial) in plain
+PyTorch.
 
 Trains the small DeepLab-like model meant for the mini configs (mmseg's
 ResNet-18 with 8 base/stem channels, output stride 4 by dilation, and a
@@ -16,7 +17,7 @@ is the same for all training seeds (the task's cached data set, data seed 0).
 
 Usage::
 
-    python tools/mini_gap_check.py [--task mini|adverse] [--seeds 0 1 2]
+    python tools/mini_gap_check.py [--task mini|adverse|aerial] [--seeds 0 1 2]
         [--iters 1500] [--methods source oracle selftrain] [--root DIR]
 """
 import argparse
@@ -34,14 +35,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import clst_mmseg  # noqa: E402,F401  (compat layer before mmseg.models)
-from clst_mmseg.datasets import adverse, mini  # noqa: E402
+from clst_mmseg.datasets import adverse, aerial, mini  # noqa: E402
 from mmseg.models.backbones import ResNet  # noqa: E402
 
 # Built-in task -> (classes, cached ensure(root), generate(root)).
 TASKS = dict(
     mini=(mini.MINI_CLASSES, mini.ensure_mini, mini.generate_mini),
     adverse=(adverse.ADVERSE_CLASSES, adverse.ensure_adverse,
-             adverse.generate_adverse))
+             adverse.generate_adverse),
+    aerial=(aerial.AERIAL_CLASSES, aerial.ensure_aerial,
+            aerial.generate_aerial))
 
 # Output stride -> backbone strides/dilations and head dilations.
 ARCH = {
@@ -116,8 +119,9 @@ def load_task(root):
 
 
 def val_groups(root):
-    """Target-val image indices per condition and per severity third, from
-    the task's ``target/conditions_val.csv`` (adverse); {} without it."""
+    """Target-val image indices per condition (adverse: the weather; aerial:
+    the layout band) and per severity third, from the task's
+    ``target/conditions_val.csv``; {} without it."""
     path = osp.join(root, 'target', 'conditions_val.csv')
     if not osp.isfile(path):
         return {}

@@ -29,9 +29,6 @@ the Cityscapes layout (city folder ``adverse``), labels as train ids
 :func:`ensure_adverse` generates it once into the shared cache folder
 (``adverse-<version>-seed<seed>``), atomically.
 """
-import argparse
-import csv
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -40,7 +37,8 @@ import numpy as np
 
 from .generated_cache import (cache_parent, ensure_class_stats,
                               ensure_generated)
-from .mini import _bank, _Canvas, _write
+from .generated_layout import check_size_and_counts, generation_cli, write_task
+from .mini import _bank, _Canvas
 
 ADVERSE_VERSION = 'v1'
 #: Cityscapes classes of the task after ``background`` (Cityscapes' void).
@@ -570,43 +568,16 @@ def generate_adverse(root: str, seed: int = 0,
     Returns:
         str: ``root``.
     """
-    size = tuple(int(v) for v in size)
-    if len(size) != 2 or min(size) < 32:
-        raise ValueError(f'adverse: size must be (H, W) with H, W >= 32, '
-                         f'got {size}')
-    for key, n in dict(n_source=n_source, n_target_train=n_target_train,
-                       n_target_val=n_target_val,
-                       n_source_val=n_source_val).items():
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f'adverse: {key} must be an int >= 0, got {n!r}')
-    for domain, n in (('source', n_source), ('source_val', n_source_val)):
-        src_img = osp.join(root, domain, 'images')
-        src_lbl = osp.join(root, domain, 'labels')
-        for d in (src_img, src_lbl):
-            os.makedirs(d, exist_ok=True)
-        for i in range(n):
-            img, lbl, _, _ = render_sample(seed, domain, i, size)
-            _write(osp.join(src_img, f'{i:05d}.png'), img)
-            _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
-    for split, n in (('train', n_target_train), ('val', n_target_val)):
-        img_dir = osp.join(root, 'target', 'leftImg8bit', split, CITY)
-        lbl_dir = osp.join(root, 'target', 'gtFine', split, CITY)
-        for d in (img_dir, lbl_dir):
-            os.makedirs(d, exist_ok=True)
-        rows = []
-        for i in range(n):
-            img, lbl, cond, sev = render_sample(seed, f'target_{split}', i,
-                                                size)
-            stem = f'{CITY}_{i:06d}'
-            _write(osp.join(img_dir, f'{stem}_leftImg8bit.png'), img)
-            _write(osp.join(lbl_dir, f'{stem}_gtFine_labelTrainIds.png'), lbl)
-            rows.append((stem, cond, f'{sev:.4f}'))
-        with open(osp.join(root, 'target', f'conditions_{split}.csv'), 'w',
-                  newline='') as f:
-            writer = csv.writer(f)
-            writer.writerow(('image', 'condition', 'severity'))
-            writer.writerows(rows)
-    return root
+    counts = dict(n_source=n_source, n_target_train=n_target_train,
+                  n_target_val=n_target_val, n_source_val=n_source_val)
+    size = check_size_and_counts('adverse', size, counts)
+
+    def render(domain, index):
+        img, lbl, cond, sev = render_sample(seed, domain, index, size)
+        return img, lbl, (cond, f'{sev:.4f}')
+
+    return write_task(root, 'adverse', render, counts, CITY,
+                      columns=('condition', 'severity'))
 
 
 def default_root(seed: int = 0) -> str:
@@ -640,13 +611,7 @@ def ensure_adverse(root: Optional[str] = None, seed: int = 0) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        description='Generate the built-in adverse UDA task (cached).')
-    parser.add_argument('--root', default=None,
-                        help=f'output folder (default: {default_root()})')
-    parser.add_argument('--seed', type=int, default=0, help='data set seed')
-    args = parser.parse_args(argv)
-    print(ensure_adverse(args.root, args.seed))
+    generation_cli('adverse', ensure_adverse, default_root, argv)
 
 
 if __name__ == '__main__':

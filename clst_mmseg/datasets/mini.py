@@ -22,8 +22,6 @@ Labels are mini train ids ``0..len(MINI_CLASSES)-1`` (255 = ignore, unused
 here); the classes are a subset of Cityscapes' and take their names and
 colours from cityscapesscripts' label table.
 """
-import argparse
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -32,6 +30,7 @@ import numpy as np
 
 from .generated_cache import (cache_parent, ensure_class_stats,
                               ensure_generated)
+from .generated_layout import check_size_and_counts, generation_cli, write_task
 
 MINI_VERSION = 'v2'
 MARKER = 'MINI_COMPLETE.json'
@@ -435,13 +434,6 @@ def render_sample(seed: int, domain: str, index: int,
 
 
 # ---------------------------------------------------------------- writing
-def _write(path: str, array: np.ndarray) -> None:
-    if array.ndim == 3:
-        array = array[:, :, ::-1]
-    if not cv2.imwrite(path, np.ascontiguousarray(array)):
-        raise OSError(f'mini: could not write {path}')
-
-
 def generate_mini(root: str, seed: int = 0,
                   n_source: int = DEFAULT_COUNTS['n_source'],
                   n_target_train: int = DEFAULT_COUNTS['n_target_train'],
@@ -467,35 +459,12 @@ def generate_mini(root: str, seed: int = 0,
     Returns:
         str: ``root``.
     """
-    size = tuple(int(v) for v in size)
-    if len(size) != 2 or min(size) < 32:
-        raise ValueError(f'mini: size must be (H, W) with H, W >= 32, '
-                         f'got {size}')
     counts = dict(n_source=n_source, n_target_train=n_target_train,
                   n_target_val=n_target_val, n_source_val=n_source_val)
-    for key, n in counts.items():
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f'mini: {key} must be an int >= 0, got {n!r}')
-    for domain, n in (('source', n_source), ('source_val', n_source_val)):
-        src_img = osp.join(root, domain, 'images')
-        src_lbl = osp.join(root, domain, 'labels')
-        for d in (src_img, src_lbl):
-            os.makedirs(d, exist_ok=True)
-        for i in range(n):
-            img, lbl, _ = render_sample(seed, domain, i, size)
-            _write(osp.join(src_img, f'{i:05d}.png'), img)
-            _write(osp.join(src_lbl, f'{i:05d}_labelTrainIds.png'), lbl)
-    for split, n in (('train', n_target_train), ('val', n_target_val)):
-        img_dir = osp.join(root, 'target', 'leftImg8bit', split, 'mini')
-        lbl_dir = osp.join(root, 'target', 'gtFine', split, 'mini')
-        for d in (img_dir, lbl_dir):
-            os.makedirs(d, exist_ok=True)
-        for i in range(n):
-            img, lbl, _ = render_sample(seed, f'target_{split}', i, size)
-            _write(osp.join(img_dir, f'mini_{i:06d}_leftImg8bit.png'), img)
-            _write(osp.join(lbl_dir, f'mini_{i:06d}_gtFine_labelTrainIds.png'),
-                   lbl)
-    return root
+    size = check_size_and_counts('mini', size, counts)
+    return write_task(
+        root, 'mini', lambda domain, i: render_sample(seed, domain, i, size),
+        counts, 'mini')
 
 
 def default_root(seed: int = 0) -> str:
@@ -532,13 +501,7 @@ def ensure_mini(root: Optional[str] = None, seed: int = 0) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        description='Generate the built-in mini UDA task (cached).')
-    parser.add_argument('--root', default=None,
-                        help=f'output folder (default: {default_root()})')
-    parser.add_argument('--seed', type=int, default=0, help='data set seed')
-    args = parser.parse_args(argv)
-    print(ensure_mini(args.root, args.seed))
+    generation_cli('mini', ensure_mini, default_root, argv)
 
 
 if __name__ == '__main__':

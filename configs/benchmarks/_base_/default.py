@@ -4,6 +4,8 @@
 task_titles = dict(
     mini='mini (synthetic → real, 7 classes)',
     adverse='adverse (clear day → night, fog, rain; 6 classes)',
+    aerial='aerial (town → countryside, summer → winter, RGB → false '
+    'colour; 8 classes)',
     gta2cs='GTA5 → Cityscapes',
     synthia2cs='SYNTHIA → Cityscapes')
 method_titles = dict(
