@@ -22,12 +22,22 @@ a test in ``tests/test_compat.py``. Nothing is patched on disk.
    runner saves ``meta`` and ``message_hub`` as plain values (dicts, lists,
    tensors, Python numbers) and decodes them after loading. Every file is
    then loaded with ``weights_only=True``, ours and foreign ones alike.
-   mmengine's URL loader (``http://``, ``torchvision://``, ``open-mmlab://``)
-   goes through ``torch.hub.load_state_dict_from_url``, whose
-   ``weights_only`` still defaults to False; we pass True.
+   Every load passes ``weights_only=True`` itself (:func:`safe_load`),
+   never relying on torch's default: mmengine 0.10.7's checkpoint loaders
+   (``mmengine.runner.checkpoint``: ``load_from_local``, ``load_from_ceph``,
+   ``load_from_pavi``, ``load_from_openmmlab``; behind ``load_from``,
+   ``--resume``, ``init_cfg`` pretrained weights, ``CheckpointLoader`` and
+   ``load_checkpoint``) call ``torch.load`` without it, so
+   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (or a torch < 2.6) makes them
+   unpickle arbitrary objects, i.e. run the code a file names. That module
+   sees, as its ``torch``, a view of torch whose ``load`` is
+   :func:`safe_load`. Its URL loader (``http://``, ``torchvision://``,
+   ``open-mmlab://``) goes through ``torch.hub.load_state_dict_from_url``,
+   whose ``weights_only`` defaults to False; we pass True.
    Loading errors become one-line :class:`CheckpointError` naming the file:
-   a file the safe loader refuses (pickled Python objects: not written by
-   this project's tools), and a truncated or empty one. Checkpoints are
+   a file the safe loader refuses (:class:`UnsafeCheckpointError`: pickled
+   Python objects, not written by this project's tools), and a truncated or
+   empty one. Checkpoints are
    written atomically (a temp file in the same folder, fsync, rename):
    mmengine's ``LocalBackend.put`` writes in place, so a run killed (or a
    disk that fills up) while saving left a partial ``iter_N.pth``, which
@@ -39,8 +49,21 @@ a test in ``tests/test_compat.py``. Nothing is patched on disk.
    the process group with gloo, drop ``device_ids`` and revert SyncBN to BN.
 4. ``pkg_resources``: mmengine 0.10.7 imports it and setuptools >= 82 no
    longer ships it; ``setup.py`` pins ``setuptools<82`` (no code here).
+5. Exit after DDP. Under DDP, torch's gloo process group outlives
+   ``destroy_process_group`` (DDP's C++ reducer keeps it; its threads are
+   still running at exit), and its worker threads (``pt_gloo_runloop``)
+   drop each finished work there, whose saved thread-local state holds
+   Python objects. A drop that comes while the interpreter finalizes takes
+   the GIL; CPython ends such a thread with ``pthread_exit``, whose forced
+   unwind through a noexcept destructor calls ``std::terminate``:
+   ``terminate called without an active exception``, SIGABRT, now and then
+   (more often on a loaded machine), in a rank that had finished.
+   :func:`exit_after_distributed` ends such a process after Python's exit
+   handlers (logging, multiprocessing children, finalizers) but without the
+   interpreter's finalization.
 """
 import ast
+import atexit
 import contextlib
 import functools
 import importlib
@@ -226,13 +249,21 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be loaded (one line naming the file)."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint the safe loader refuses: it pickles Python objects
+    besides tensors and plain values (loading it could run code)."""
+
+
 def checkpoint_error(filename: str, exc: BaseException) -> Exception:
     """The one-line error for a ``torch.load`` failure of ``filename``, or
-    ``exc`` itself when it is not about the file's content."""
+    ``exc`` itself when it is not about the file's content (or is one
+    already)."""
+    if isinstance(exc, CheckpointError):
+        return exc
     text = str(exc)
     if isinstance(exc, pickle.UnpicklingError) and \
             text.startswith('Weights only load failed'):
-        return CheckpointError(
+        return UnsafeCheckpointError(
             f'{filename}: refused by safe loading (weights_only=True): it '
             'holds pickled Python objects besides tensors and plain values, '
             "so it was not written by this project's tools")
@@ -244,6 +275,45 @@ def checkpoint_error(filename: str, exc: BaseException) -> Exception:
         return CheckpointError(f'{filename}: truncated or corrupt checkpoint '
                                f'({first or "empty file"})')
     return exc
+
+
+def safe_load(f, map_location=None, **kwargs) -> Any:
+    """``torch.load`` with ``weights_only=True`` passed explicitly, whatever
+    the caller or torch's default (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)
+    says: no file can run code when it is loaded.
+
+    Args:
+        f (str | file-like): The checkpoint.
+        map_location: Same as :func:`torch.load`.
+        **kwargs: Further :func:`torch.load` arguments (``weights_only`` is
+            always True).
+
+    Raises:
+        CheckpointError: One line naming the file when the safe loader
+            refuses it (:class:`UnsafeCheckpointError`) or it is truncated,
+            corrupt or empty.
+    """
+    kwargs['weights_only'] = True
+    try:
+        return torch.load(f, map_location=map_location, **kwargs)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
+        error = checkpoint_error(f if isinstance(f, str) else
+                                 getattr(f, 'name', repr(f)), e)
+        if error is e:
+            raise
+        raise error from None
+
+
+class _SafeLoadTorch(types.ModuleType):
+    """``torch`` as ``mmengine.runner.checkpoint`` sees it: torch itself,
+    except that ``load`` is :func:`safe_load`."""
+
+    def __init__(self):
+        super().__init__('torch')
+        self.load = safe_load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
 
 
 def _is_local(filename: str) -> bool:
@@ -309,11 +379,13 @@ def _patch_checkpoint_io() -> None:
     runner_module._load_checkpoint = load_checkpoint
 
 
-def _patch_url_loading() -> None:
-    """Make mmengine's downloads (pretrained weights) use the safe loader."""
+def _patch_checkpoint_loaders() -> None:
+    """Make mmengine's checkpoint loaders (local files, s3, pavi, open-mmlab
+    files, and their downloads: pretrained weights) use the safe loader."""
     import mmengine.runner.checkpoint as ckpt_module
     if getattr(ckpt_module.load_url, '_clst_mmseg', False):
         return
+    ckpt_module.torch = _SafeLoadTorch()
     safe_load_url = functools.partial(torch.hub.load_state_dict_from_url,
                                       weights_only=True)
     safe_load_url._clst_mmseg = True
@@ -378,6 +450,28 @@ def _patch_cpu_distributed() -> None:
     Runner.wrap_model = wrap_model
 
 
+# ---------------------------------------------------------------------------
+# 5. exit after DDP
+# ---------------------------------------------------------------------------
+def exit_after_distributed(status: Any = 0) -> None:
+    """End a process that ran a torch.distributed process group as
+    ``sys.exit(status)`` would (an int, or a message printed to stderr with
+    status 1), running Python's exit handlers but not the interpreter's
+    finalization (see 5. in the module docstring). Never returns."""
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:
+        print(status, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def apply() -> None:
     """Apply every adaptation once (idempotent)."""
     global _APPLIED
@@ -385,7 +479,7 @@ def apply() -> None:
         return
     install_lite_mmcv_ops()
     _patch_checkpoint_io()
-    _patch_url_loading()
+    _patch_checkpoint_loaders()
     _patch_cpu_distributed()
     _APPLIED = True
 

@@ -20,7 +20,7 @@ from clst_mmseg.models.utils.pseudo_label import (class_normalised_labels,
                                                   portion_thresholds,
                                                   subsampled_confidences)
 from clst_mmseg.models.utils.pseudo_label_store import PseudoLabelStore
-from conftest import ROOT
+from conftest import ROOT, as_a_user_runs_it, check_user_hooks_ran
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
@@ -342,24 +342,27 @@ def test_two_process_ddp_labels_the_whole_set_like_one_process(
     config.write_text(
         f"_base_ = ['{osp.join(ROOT, CONFIG)}']\n"
         "custom_imports = dict(imports=['clst_mmseg', 'cbst_dump_hook'])\n"
-        "custom_hooks = [dict(type='RNGStateHook'),\n"
-        "                dict(type='CBSTRoundHook', batch_size=1),\n"
-        "                dict(type='DumpCBSTRoundsHook')]\n"
+        "custom_hooks = _base_.custom_hooks + [\n"
+        "    dict(type='DumpCBSTRoundsHook')]\n"
         "randomness = dict(seed=3, diff_rank_seed=True)\n")
     run = _run([
         'tools/train.py', str(config), '--launcher', 'pytorch',
         '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
-        'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
-        'train_cfg.val_interval=1000', 'trajectory_points=0', 'train_dataloader.batch_size=2',
-        '+train_dataloader.dataset.target.indices=12',
-        'default_hooks.checkpoint.interval=1',
-        'default_hooks.checkpoint.max_keep_ckpts=10',
-        'model.warmup_ratio=0.5', 'model.num_rounds=1'
+        *as_a_user_runs_it([
+            'train_cfg.max_iters=4', 'param_scheduler.0.end=4',
+            'train_dataloader.batch_size=2',
+            '+train_dataloader.dataset.target.indices=12',
+            'default_hooks.checkpoint.interval=1',
+            'default_hooks.checkpoint.max_keep_ckpts=10',
+            'model.warmup_ratio=0.5', 'model.num_rounds=1',
+            'custom_hooks.3.batch_size=1', 'default_hooks.logger.interval=1'
+        ])
     ], mini_data_dir, torchrun=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert 'Distributed training: True' in log
     wd = tmp_path / 'wd'
+    check_user_hooks_ran(wd, steps=(2, 4), pseudo_labels=True)
     ranks = [torch.load(wd / f'cbst_rank{r}.pth', weights_only=True)
              for r in (0, 1)]
     for key in ('data', 'offsets', 'present'):

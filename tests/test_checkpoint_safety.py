@@ -284,3 +284,54 @@ def test_checkpoint_that_does_not_fit_the_model(tmp_path):
                               'NaN or inf')
     torch.save(dict(state_dict=own), path)
     check_fits(model, path)  # fits
+
+
+def _resume(work_dir):
+    """``apply_resume`` on a fresh config: ``(cfg, the lines printed)``."""
+    lines = []
+    cfg = _cfg(work_dir)
+    apply_resume(cfg, True, echo=lines.append)
+    return cfg, lines
+
+
+def test_resume_never_follows_last_checkpoint_out_of_the_work_dir(tmp_path):
+    """A copied work dir's ``last_checkpoint`` still holds the original's
+    absolute path: the copy resumes from its own file of that name, and
+    nothing in the original is loaded or renamed."""
+    original, copy = tmp_path / 'original', tmp_path / 'copy'
+    original.mkdir()
+    torch.save(dict(state_dict=dict(w=torch.ones(3))), original / 'iter_2.pth')
+    (original / 'iter_4.pth').write_bytes(b'')  # broken in the original
+    (original / 'last_checkpoint').write_text(str(original / 'iter_4.pth'))
+    copy.mkdir()
+    (copy / 'last_checkpoint').write_text(str(original / 'iter_4.pth'))
+    torch.save(dict(state_dict=dict(w=torch.ones(3))), copy / 'iter_4.pth')
+    cfg, lines = _resume(copy)
+    assert cfg.load_from == str(copy / 'iter_4.pth') and cfg.resume
+    assert lines == [
+        f'resume: {copy}/last_checkpoint names {original}/iter_4.pth, '
+        'outside the work dir (a copied or moved work dir?); using '
+        f'{copy}/iter_4.pth instead']
+    # without a file of that name in the copy: its own newest one
+    os.replace(copy / 'iter_4.pth', copy / 'iter_3.pth')
+    cfg, lines = _resume(copy)
+    assert cfg.load_from == str(copy / 'iter_3.pth')
+    assert lines[0].endswith('ignored: only checkpoints inside the work dir '
+                             'are resumed from')
+    # nothing of the copy loads: train from the start, original untouched
+    (copy / 'iter_3.pth').write_bytes(b'')
+    cfg, _ = _resume(copy)
+    assert cfg.load_from is None and cfg.resume is False
+    assert sorted(os.listdir(original)) == ['iter_2.pth', 'iter_4.pth',
+                                            'last_checkpoint']
+
+
+@pytest.mark.parametrize('state', ['empty', 'mistyped'])
+def test_resume_with_nothing_to_resume_says_so(tmp_path, state):
+    work = tmp_path / 'work'
+    if state == 'empty':
+        work.mkdir()
+    cfg, lines = _resume(work)
+    assert cfg.load_from is None and cfg.resume is False
+    assert lines == [f'resume: nothing to resume in {work}; training from '
+                     'the start']

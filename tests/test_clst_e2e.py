@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, as_a_user_runs_it, check_user_hooks_ran
 from test_train_e2e import _load, _run
 
 pytestmark = pytest.mark.slow
@@ -98,20 +98,21 @@ def test_two_process_ddp_keeps_the_ensembles_identical(tmp_path,
     config.write_text(
         f"_base_ = ['{ROOT}/{CONFIG}']\n"
         "custom_imports = dict(imports=['clst_mmseg', 'clst_dump_hook'])\n"
-        "custom_hooks = [dict(type='RNGStateHook'),\n"
-        "                dict(type='TemporalEnsembleHook', log_interval=1),\n"
-        "                dict(type='DumpEnsembleHook')]\n"
+        "custom_hooks = _base_.custom_hooks + [dict(type='DumpEnsembleHook')]"
+        "\n"
         # ranks must draw different target images for the test to mean
         # something (with one seed for all ranks they draw the same ones)
         "randomness = dict(seed=3, diff_rank_seed=True)\n")
     run = _run([
         'tools/train.py', str(config), '--launcher', 'pytorch',
-        '--work-dir', str(tmp_path / 'wd'), '--cfg-options', *FAST
+        '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+        *as_a_user_runs_it(FAST), 'custom_hooks.3.log_interval=1'
     ], mini_data_dir, torchrun=True)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert 'Distributed training: True' in log
     wd = tmp_path / 'wd'
+    check_user_hooks_ran(wd, steps=(3, 6), pseudo_labels=True)
     rank0 = torch.load(wd / 'ensemble_rank0.pth', weights_only=True)
     rank1 = torch.load(wd / 'ensemble_rank1.pth', weights_only=True)
     assert torch.equal(rank0, rank1)

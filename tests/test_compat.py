@@ -14,6 +14,7 @@ import torch
 
 import clst_mmseg  # noqa: F401
 from clst_mmseg import compat
+from conftest import ROOT, free_port
 
 
 # 1. mmcv.ops on mmcv-lite -----------------------------------------------------
@@ -159,6 +160,61 @@ def test_ddp_wrapper_drops_device_ids_for_cpu_modules(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'OK' in out.stdout
+
+
+# 5. exit after DDP -----------------------------------------------------------
+_EXIT_SCRIPT = textwrap.dedent("""
+    import atexit, os, sys
+    os.environ.update(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+                      MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])
+    import torch
+    import torch.distributed as dist
+    from clst_mmseg.apis.config import close_distributed, exit_tool
+    dist.init_process_group('gloo')
+    ddp = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+    ddp(torch.ones(1, 2)).sum().backward()
+    atexit.register(lambda: print('exit handlers ran', flush=True))
+
+    class Finalized:
+        def __del__(self):
+            print('finalized', flush=True)
+
+    keep = Finalized()  # deleted by the interpreter's finalization only
+    if sys.argv[2] == 'premise':
+        close_distributed()
+        names = {open(f'/proc/self/task/{t}/comm').read().strip()
+                 for t in os.listdir('/proc/self/task')}
+        print('gloo threads after close:', 'pt_gloo_runloop' in names,
+              flush=True)
+        sys.exit(0)
+    exit_tool(int(sys.argv[2]) if sys.argv[2].isdigit() else sys.argv[2])
+""")
+
+
+@pytest.mark.parametrize('how', ['premise', '0', 'error: bad thing'])
+def test_a_distributed_tool_exits_without_the_interpreters_finalization(
+        how):
+    """Under DDP, gloo's worker threads outlive destroy_process_group (the
+    premise) and can abort the interpreter's finalization (SIGABRT,
+    "terminate called without an active exception"): exit_tool runs the
+    exit handlers, then ends the process without finalizing, with
+    sys.exit's status and message."""
+    out = subprocess.run(
+        [sys.executable, '-c', _EXIT_SCRIPT, str(free_port()), how],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1'))
+    lines = out.stdout.splitlines()
+    if how == 'premise':
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert lines == ['gloo threads after close: True',
+                         'exit handlers ran', 'finalized']
+        return
+    assert lines == ['exit handlers ran']  # no 'finalized'
+    if how == '0':
+        assert out.returncode == 0, out.stderr[-2000:]
+    else:
+        assert out.returncode == 1
+        assert out.stderr.strip().splitlines()[-1] == 'error: bad thing'
 
 
 # 4. pkg_resources ------------------------------------------------------------------

@@ -83,7 +83,19 @@ def test_override_keys_that_exist_or_are_marked_new_pass():
     ({'randomness.seed': -1}, 'randomness.seed: expected an int in [0, '
      '4294967295] or None, got -1'),
     ({'optim_wrapper.optimizer.lr': -0.1},
-     'optim_wrapper.optimizer.lr: expected a number >= 0, got -0.1'),
+     'optim_wrapper.optimizer.lr: expected a finite number >= 0, got -0.1'),
+    # NaN passed the ">= 0" test (every comparison with NaN is False)
+    ({'optim_wrapper.optimizer.lr': float('nan')},
+     'optim_wrapper.optimizer.lr: expected a finite number >= 0, got nan'),
+    ({'optim_wrapper.optimizer.weight_decay': 'abc'},
+     "optim_wrapper.optimizer.weight_decay: expected a finite number >= 0, "
+     "got 'abc'"),
+    # mmengine's scheduler failed on it after the runner was built
+    ({'param_scheduler.0.power': 'abc'},
+     "param_scheduler.0.power: expected a finite number >= 0, got 'abc'"),
+    ({'+optim_wrapper.optimizer.momentum': 1.5},
+     'optim_wrapper.optimizer.momentum: expected a finite number in [0, 1], '
+     'got 1.5'),
     ({'default_hooks.checkpoint.interval': 0},
      'default_hooks.checkpoint.interval: expected an int >= 1 or -1, got 0'),
 ])
@@ -125,6 +137,134 @@ def test_constructor_keys_of_uda_methods_and_kwargs_chains():
     with pytest.raises(ValueError, match='^model.projection_head.chanels: '
                        'ProjectionHead takes no argument'):
         check_config(cfg)
+
+
+@pytest.mark.parametrize('method, options, expected', [
+    # trained 500 iterations before
+    ('clst', {'model.cl_weight': -1},
+     'model.cl_weight: CLST expects a finite number >= 0, got -1'),
+    ('clst', {'model.ensemble.momentum': 1.0},
+     'model.ensemble.momentum: CLST expects a finite number in [0, 1), '
+     'got 1.0'),
+    ('clst', {'model.contrastive_loss.temperature': 0},
+     'model.contrastive_loss.temperature: CentroidContrastiveLoss expects a '
+     'finite number > 0, got 0'),
+    ('clst', {'+model.target_augment.jitter_prob': 2},
+     'model.target_augment.jitter_prob: CLST expects a finite number in '
+     '[0, 1], got 2'),
+    ('dacs', {'model.alpha': float('nan')},
+     'model.alpha: DACS expects a finite number in [0, 1), got nan'),
+    ('dacs', {'model.mix_augment.blur_sigma': [0.15, float('inf')]},
+     'model.mix_augment.blur_sigma.1: DACS expects a finite number > 0, got '
+     'inf'),
+    ('self_training', {'model.pseudo_label.threshold': 'abc'},
+     "model.pseudo_label.threshold: SelfTraining expects a finite number in "
+     "[0, 1], got 'abc'"),
+    ('self_training', {'model.warmup_ratio': 1},
+     'model.warmup_ratio: SelfTraining expects a finite number in [0, 1) or '
+     'None, got 1'),
+    ('self_training_cb', {'model.num_rounds': 0},
+     'model.num_rounds: CBST expects an int >= 1, got 0'),
+    ('self_training_cb', {'+model.warmup_iters': 2.5},
+     'model.warmup_iters: CBST expects an int >= 0, got 2.5'),
+    ('adaptsegnet', {'model.lambda_adv.aux': -0.1},
+     'model.lambda_adv.aux: AdaptSegNet expects a finite number >= 0, got '
+     '-0.1'),
+    ('adaptsegnet', {'model.discriminator.negative_slope': True},
+     'model.discriminator.negative_slope: FCDiscriminator expects a finite '
+     'number >= 0, got True'),
+    ('advent', {'model.lambda_ent.main': float('inf')},
+     'model.lambda_ent.main: ADVENT expects a finite number >= 0, got inf'),
+    ('daformer', {'model.fd_min_ratio': 1.5},
+     'model.fd_min_ratio: DAFormer expects a finite number in [0, 1], got '
+     '1.5'),
+    ('daformer', {'model.alpha': 1.0},
+     'model.alpha: DAFormer expects a finite number in [0, 1), got 1.0'),
+    ('mic', {'model.mask_ratio': float('nan')},
+     'model.mask_ratio: MIC expects a finite number in [0, 1), got nan'),
+    ('mic', {'model.mask_block_size': 0},
+     'model.mask_block_size: MIC expects an int >= 1, got 0'),
+])
+def test_method_knobs_out_of_range_name_the_key(method, options, expected):
+    cfg = load_config(f'{ROOT}/configs/{method}/mini.py', options)
+    with pytest.raises(ValueError) as err:
+        check_config(cfg)
+    assert str(err.value) == expected
+
+
+def _registered_classes():
+    """Every class of clst_mmseg in mmseg's MODELS registry."""
+    from mmseg.registry import MODELS
+    return sorted({cls for cls in MODELS.module_dict.values()
+                   if cls.__module__.startswith('clst_mmseg.')},
+                  key=lambda c: c.__name__)
+
+
+def test_declared_knobs_are_arguments_and_valid_ranges():
+    """Every ``knob_ranges`` entry parses and names an argument of its
+    class (a typo there would check nothing)."""
+    from clst_mmseg.apis.config_checks import _accepted, knob_ranges
+    declared = 0
+    for cls in _registered_classes():
+        args = _accepted(cls)
+        for pattern in knob_ranges(cls):
+            assert pattern.split('.')[0] in args, (cls.__name__, pattern)
+            declared += 1
+    assert declared > 40
+
+
+def test_a_users_own_method_declares_its_knob_ranges():
+    from mmseg.registry import MODELS
+
+    from clst_mmseg.models.segmentors import SelfTraining
+
+    @MODELS.register_module(force=True)
+    class _MyMethod(SelfTraining):
+        knob_ranges = {'my_weight': '(0, 10]', 'levels.*': 'int [1, 4]'}
+
+        def __init__(self, my_weight=1.0, levels=(1, ), **kwargs):
+            super().__init__(**kwargs)
+
+    base = load_config(f'{ROOT}/configs/self_training/mini.py').to_dict()
+    for knob, value, expected in [
+            ('my_weight', 0, "_MyMethod expects a finite number in (0, 10], "
+             'got 0'),
+            ('levels', [1, 5], '_MyMethod expects an int in [1, 4], got 5'),
+            ('warmup_iters', -1, '_MyMethod expects an int >= 0, got -1')]:
+        model = dict(base['model'], type='_MyMethod', **{knob: value})
+        with pytest.raises(ValueError) as err:
+            check_config(dict(base, model=model))
+        key = f'model.{knob}' + ('.1' if knob == 'levels' else '')
+        assert str(err.value) == f'{key}: {expected}'
+    check_config(dict(base, model=dict(base['model'], type='_MyMethod',
+                                       my_weight=10, levels=[4])))
+
+
+@pytest.mark.parametrize('spec, inside, outside', [
+    ('[0, 1)', [0, 0.5, 0.999], [1, -0.1, float('nan'), None, True, '0']),
+    ('(0, inf)', [1e-9, 3, 1e300], [0, float('inf'), -1]),
+    ('int [1, inf) or -1', [1, 7, -1], [0, 1.0, -2, None]),
+    ('[0, 1] or None', [None, 0, 1], [1.5, 'None']),
+    ('(-inf, inf)', [-5, 0, 2.5], [float('-inf'), float('nan'), 'x']),
+])
+def test_value_ranges(spec, inside, outside):
+    from clst_mmseg.apis.config_checks import ValueRange
+    rule = ValueRange(spec)
+    assert all(rule.contains(v) for v in inside)
+    assert not any(rule.contains(v) for v in outside)
+
+
+def test_a_range_not_written_as_an_interval_is_refused():
+    from clst_mmseg.apis.config_checks import ValueRange, knob_ranges
+    with pytest.raises(ValueError, match=r"^range '0..1': expected an "
+                       'interval'):
+        ValueRange('0..1')
+
+    class _Bad:
+        knob_ranges = {'w': '>= 0'}
+
+    with pytest.raises(ValueError, match=r"^_Bad.knob_ranges\['w'\]: "):
+        knob_ranges(_Bad)
 
 
 def test_every_shipped_config_passes_the_checks():

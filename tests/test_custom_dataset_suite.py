@@ -166,6 +166,16 @@ def test_suite_override_a_method_does_not_take_stops_up_front(tmp_path):
                        "'num_clases'"):
         load_suite(suite, extra_overrides={
             'model.segmentor.decode_head.num_clases': 3})
+    # a knob out of the range its method declares, before any run
+    with pytest.raises(SuiteError) as err:
+        load_suite(_suite(
+            tmp_path, configs, methods,
+            "method_overrides = dict(self_training={'model.loss_weight': "
+            "-1})\n"))
+    assert str(err.value).endswith(
+        f"overrides of {configs}/tasks/pair/self_training.py (method "
+        "'self_training'): model.loss_weight: SelfTraining expects a finite "
+        "number >= 0, got -1")
 
 
 @pytest.mark.slow

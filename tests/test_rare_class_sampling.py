@@ -169,6 +169,21 @@ def test_sampler_refuses_stale_stats_and_classes_without_candidates(
         RareClassSampler(ds, 0.01, 20, 0.5)
 
 
+@pytest.mark.parametrize('args, message', [
+    (dict(class_temp=0), 'class_temp must be a finite number > 0, got 0'),
+    (dict(class_temp=float('nan')), 'class_temp must be a finite number > 0'),
+    (dict(min_pixels=-1), 'min_pixels must be a finite number >= 0, got -1'),
+    (dict(min_crop_ratio=float('inf')),
+     'min_crop_ratio must be a finite number >= 0, got inf'),
+])
+def test_sampler_refuses_values_out_of_range(tmp_path, args, message):
+    ds = _crop_dataset(tmp_path, crops=[])
+    kwargs = dict(class_temp=0.01, min_pixels=4, min_crop_ratio=0.5)
+    kwargs.update(args)
+    with pytest.raises(ValueError, match=message.replace('(', r'\(')):
+        RareClassSampler(ds, **kwargs)
+
+
 def test_uda_dataset_draws_the_rare_class(mini_data_dir):
     from mmseg.registry import DATASETS
     from clst_mmseg.datasets.mini import POLE

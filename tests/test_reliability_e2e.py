@@ -100,6 +100,10 @@ def test_disk_full_then_corrupt_checkpoint_then_resume(tmp_path,
     (['+model.segmentor.backbone.dept=3'],
      "error: model.segmentor.backbone.dept: ResNet takes no argument 'dept'; "
      "did you mean 'depth'?"),
+    # failed after the runner was built (a traceback)
+    (['param_scheduler.0.power=abc'],
+     "error: param_scheduler.0.power: expected a finite number >= 0, got "
+     "'abc'"),
 ])
 def test_bad_options_stop_before_training(tmp_path, mini_data_dir, extra,
                                           expected):

@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import (ROOT, as_a_user_runs_it, check_user_hooks_ran,
+                      free_port)
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ def _run(args, mini_data_dir, timeout=300, torchrun=False, env_extra=None):
                                                            'support')]))
     env.update(env_extra or {})
     launcher = ([sys.executable, '-m', 'torch.distributed.run',
-                 '--nproc_per_node=2', '--master_port=29561']
+                 '--nproc_per_node=2', f'--master_port={free_port()}']
                 if torchrun else [sys.executable])
     return subprocess.run(launcher + args, cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=timeout)
@@ -88,7 +89,7 @@ def test_two_process_cpu_ddp_gloo(tmp_path, mini_data_dir):
     out = _run([
         'tools/train.py', 'configs/source_only/mini.py', '--launcher',
         'pytorch', '--work-dir',
-        str(tmp_path), '--cfg-options', *FAST
+        str(tmp_path), '--cfg-options', *as_a_user_runs_it(FAST)
     ],
                mini_data_dir,
                torchrun=True)
@@ -99,6 +100,8 @@ def test_two_process_cpu_ddp_gloo(tmp_path, mini_data_dir):
     assert log.count('using the gloo backend instead of nccl') == 2
     ckpt = _load(tmp_path / 'iter_6.pth')
     assert ckpt['meta']['iter'] == 6
+    check_user_hooks_ran(tmp_path, steps=(3, 6), pseudo_labels=False)
+    assert 'terminate called' not in log  # the exit of either rank
 
 
 def test_test_tool_prints_per_class_iou(tmp_path, mini_data_dir):

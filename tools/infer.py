@@ -63,6 +63,7 @@ def main():
     clst_mmseg.register_all_modules()
     from clst_mmseg.apis import (CheckpointMismatch, load_config,
                                  prepare_run, set_tool_threads)
+    from clst_mmseg.compat import CheckpointError
     from clst_mmseg.apis.inference import load_segmentor, save_prediction
     set_tool_threads()
     cfg_options = None
@@ -77,7 +78,7 @@ def main():
         cfg = load_config(args.config, cfg_options)
         prepare_run(cfg, verify=False)
         model = load_segmentor(cfg, args.checkpoint, args.device)
-    except (FileNotFoundError, ValueError, KeyError,
+    except (FileNotFoundError, ValueError, KeyError, CheckpointError,
             CheckpointMismatch) as e:
         sys.exit(f'error: {e}')
 

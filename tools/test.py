@@ -59,7 +59,7 @@ def main():
 
     import clst_mmseg
     clst_mmseg.register_all_modules()
-    from clst_mmseg.apis import (check_fits, check_work_dir, close_distributed,
+    from clst_mmseg.apis import (check_fits, check_work_dir, exit_tool,
                                  load_config, one_line_errors, prepare_run,
                                  register_tool_hooks, set_tool_threads)
     from clst_mmseg.engine.hooks.val_metrics_json_hook import \
@@ -107,7 +107,7 @@ def main():
         if args.metrics_json:
             with one_line_errors():
                 write_metrics_json(metrics, args.metrics_json)
-    close_distributed()
+    exit_tool(0)  # closes DDP's process group (see exit_tool)
 
 
 if __name__ == '__main__':

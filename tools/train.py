@@ -64,10 +64,9 @@ def main():
     import clst_mmseg
     clst_mmseg.register_all_modules()
     from clst_mmseg.apis import (apply_resume, check_work_dir,
-                                 close_distributed, config_amp_error,
-                                 enable_amp, load_config, one_line_errors,
-                                 prepare_run, register_tool_hooks,
-                                 set_tool_threads)
+                                 config_amp_error, enable_amp, exit_tool,
+                                 load_config, one_line_errors, prepare_run,
+                                 register_tool_hooks, set_tool_threads)
     from clst_mmseg.engine.hooks import ValMetricsJSONHook
     from clst_mmseg.engine.hooks.non_finite_check_hook import \
         ensure_non_finite_check
@@ -86,7 +85,8 @@ def main():
 
     if config_amp_error(cfg.optim_wrapper):
         sys.exit(f'error: {config_amp_error(cfg.optim_wrapper)}')
-    apply_resume(cfg, args.resume)  # the newest checkpoint that loads
+    with one_line_errors():  # a foreign (unsafe) checkpoint stops it
+        apply_resume(cfg, args.resume)  # the newest one in the work dir
 
     with one_line_errors():
         if 'runner_type' not in cfg:
@@ -98,7 +98,7 @@ def main():
         if args.val_metrics_dir:
             runner.register_hook(ValMetricsJSONHook(args.val_metrics_dir))
         runner.train()
-    close_distributed()
+    exit_tool(0)  # closes DDP's process group (see exit_tool)
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ _SOURCES = {
     'close_distributed': 'clst_mmseg.apis.config',
     'config_amp_error': 'clst_mmseg.apis.amp',
     'enable_amp': 'clst_mmseg.apis.amp',
+    'exit_tool': 'clst_mmseg.apis.config',
     'load_config': 'clst_mmseg.apis.config',
     'one_line_errors': 'clst_mmseg.apis.errors',
     'prepare_run': 'clst_mmseg.apis.config',

@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from clst_mmseg.compat import CheckpointError, checkpoint_error
+from clst_mmseg.compat import (CheckpointError, UnsafeCheckpointError,
+                               safe_load)
 from clst_mmseg.engine.hooks.non_finite_check_hook import first_non_finite
 
 _ITER = re.compile(r'^iter_(\d+)\.pth$')
@@ -19,19 +20,14 @@ CORRUPT_SUFFIX = '.corrupt'
 
 
 def load_file(path: str) -> Dict:
-    """``torch.load`` with the safe loader, on the CPU.
+    """Load a checkpoint with the safe loader (``weights_only=True``), on
+    the CPU.
 
     Raises:
         CheckpointError: One line naming the file when the safe loader
             refuses it or it is truncated / corrupt.
     """
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        error = checkpoint_error(path, e)
-        if error is e:
-            raise
-        raise error from None
+    return safe_load(path, map_location='cpu')
 
 
 def state_dict_of(checkpoint: Dict) -> Dict[str, torch.Tensor]:
@@ -44,9 +40,29 @@ def state_dict_of(checkpoint: Dict) -> Dict[str, torch.Tensor]:
             if torch.is_tensor(v)}
 
 
-def resume_candidates(work_dir: str) -> List[str]:
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies in ``folder`` (links resolved: a work dir
+    reached through a link is still the same folder)."""
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return osp.commonpath([path, folder]) == folder
+
+
+def resume_candidates(work_dir: str,
+                      notes: Optional[List[str]] = None) -> List[str]:
     """The checkpoints ``--resume`` may continue from, newest first: the one
-    ``last_checkpoint`` names, then every ``iter_N.pth`` by N."""
+    ``last_checkpoint`` names, then every ``iter_N.pth`` by N; only files
+    inside ``work_dir``.
+
+    ``last_checkpoint`` holds the absolute path mmengine wrote; in a work
+    dir copied or moved elsewhere it still names the original folder.
+    Nothing there is read (or set aside): the file of that name in
+    ``work_dir`` stands in for it, if there is one.
+
+    Args:
+        work_dir (str): The run's work dir.
+        notes (list, optional): Receives one line when ``last_checkpoint``
+            names a file outside ``work_dir``.
+    """
     found = [p for p in glob.glob(osp.join(work_dir, 'iter_*.pth'))
              if _ITER.match(osp.basename(p))]
     found.sort(key=lambda p: -int(_ITER.match(osp.basename(p)).group(1)))
@@ -57,6 +73,16 @@ def resume_candidates(work_dir: str) -> List[str]:
             named = f.read().strip() or None
         if named and not osp.isabs(named):
             named = osp.join(work_dir, named)
+    if named and not _inside(named, work_dir):
+        own = osp.join(work_dir, osp.basename(named))
+        if notes is not None:
+            notes.append(
+                f'{pointer} names {named}, outside the work dir (a copied '
+                'or moved work dir?); ' +
+                (f'using {own} instead' if osp.isfile(own) else
+                 'ignored: only checkpoints inside the work dir are '
+                 'resumed from'))
+        named = own
     if named and osp.isfile(named):
         found = [named] + [p for p in found
                            if osp.abspath(p) != osp.abspath(named)]
@@ -64,24 +90,33 @@ def resume_candidates(work_dir: str) -> List[str]:
 
 
 def newest_loadable(work_dir: str,
-                    set_aside: bool = True) -> Tuple[Optional[str],
-                                                     List[str]]:
+                    set_aside: bool = True,
+                    notes: Optional[List[str]] = None
+                    ) -> Tuple[Optional[str], List[str]]:
     """The newest checkpoint of ``work_dir`` that loads.
 
     Args:
         work_dir (str): The run's work dir.
         set_aside (bool): Rename each newer one that does not load to
             ``<name>.corrupt`` (so nothing picks it again). Defaults to True.
+        notes (list, optional): See :func:`resume_candidates`.
 
     Returns:
         tuple: ``(path or None, messages)``, one message per checkpoint
         passed over.
+
+    Raises:
+        UnsafeCheckpointError: A checkpoint that the safe loader refuses
+            (pickled Python objects): not a crash's leftover but a foreign
+            file, so it stops the resume instead of being passed over.
     """
     skipped = []
-    for path in resume_candidates(work_dir):
+    for path in resume_candidates(work_dir, notes):
         try:
             load_file(path)
             return path, skipped
+        except UnsafeCheckpointError:
+            raise
         except (CheckpointError, OSError) as e:
             note = ''
             if set_aside:
@@ -95,31 +130,45 @@ def newest_loadable(work_dir: str,
 
 
 def apply_resume(cfg, resume: bool, echo=print) -> None:
-    """``tools/train.py --resume``: continue from the newest checkpoint of
-    the work dir that loads, saying so in one line when it passes over a
-    newer one that does not (truncated, empty, refused); when none loads,
-    train from the start.
+    """``tools/train.py --resume``: continue from the newest checkpoint
+    inside the work dir that loads, saying so in one line when it passes
+    over a newer one that does not (truncated, empty) or when there is
+    none (an empty or mistyped work dir: ``nothing to resume in <dir>;
+    training from the start``). A ``last_checkpoint`` that names a file
+    outside the work dir (a copied work dir) is never followed there.
 
-    Only rank 0 renames a broken checkpoint; every rank picks the same one.
-    A config that sets ``load_from`` keeps mmengine's meaning (resume from
-    that file).
+    Only rank 0 renames a broken checkpoint and prints; every rank picks
+    the same one. A config that sets ``load_from`` keeps mmengine's meaning
+    (resume from that file).
 
     Args:
         cfg (Config): The config; ``resume`` and ``load_from`` are set.
         resume (bool): ``--resume``.
         echo (callable): Prints the one-line notes.
+
+    Raises:
+        UnsafeCheckpointError: A checkpoint of the work dir that the safe
+            loader refuses.
     """
     cfg.resume = resume
     if not resume or cfg.get('load_from'):
         return
     rank0 = os.environ.get('RANK', os.environ.get('SLURM_PROCID',
                                                   '0')) == '0'
-    path, skipped = newest_loadable(cfg.work_dir, set_aside=rank0)
-    if skipped and rank0:
-        echo(f'resume: passed over {len(skipped)} checkpoint(s) that do not '
-             f'load ({"; ".join(skipped)}); '
-             + (f'resuming from {path}' if path else
-                'no checkpoint loads: training from the start'))
+    notes: List[str] = []
+    path, skipped = newest_loadable(cfg.work_dir, set_aside=rank0,
+                                    notes=notes)
+    if rank0:
+        for note in notes:
+            echo(f'resume: {note}')
+        if skipped:
+            echo(f'resume: passed over {len(skipped)} checkpoint(s) that do '
+                 f'not load ({"; ".join(skipped)}); ' +
+                 (f'resuming from {path}' if path else
+                  'no checkpoint loads: training from the start'))
+        elif path is None:
+            echo(f'resume: nothing to resume in {cfg.work_dir}; training '
+                 'from the start')
     cfg.load_from = path
     cfg.resume = path is not None
 

@@ -2,7 +2,8 @@
 benchmark runner."""
 import difflib
 import os.path as osp
-from typing import Iterator, Optional, Tuple
+import sys
+from typing import Any, Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -115,10 +116,28 @@ def prepare_run(cfg: Config, verify: bool = True, train: bool = True) -> None:
     check_run_inputs(cfg, weights=train, data=verify)
 
 
-def close_distributed() -> None:
-    """Close the process group, if one is open, before the interpreter
-    exits: gloo's threads can otherwise abort the exit (SIGABRT) of a run
-    that finished."""
+def close_distributed() -> bool:
+    """Close the process group, if one is open.
+
+    Returns:
+        bool: Whether one was open.
+    """
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        return True
+    return False
+
+
+def exit_tool(status: Any = 0) -> None:
+    """End a tool as ``sys.exit(status)`` does (an int, or a message for
+    stderr and status 1), closing its process group first if one is open.
+    A process that had one ends without the interpreter's finalization:
+    gloo's threads outlive the group under DDP and can abort that
+    finalization (SIGABRT, ``terminate called without an active
+    exception``), see :func:`clst_mmseg.compat.exit_after_distributed`.
+    Never returns."""
+    if close_distributed():
+        from clst_mmseg.compat import exit_after_distributed
+        exit_after_distributed(status)
+    sys.exit(status)

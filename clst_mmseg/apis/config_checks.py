@@ -4,17 +4,46 @@ that names the config key path:
 - :func:`merge_cfg_options`: ``--cfg-options`` (and the benchmark's suite
   overrides) may only override keys the config has; a new key is marked
   with a ``+`` prefix (as in Hydra): ``+model.segmentor.foo=1``.
-- :func:`check_values`: numbers that are out of range (``max_iters`` <= 0,
-  ``batch_size`` 0, a negative learning rate ...), see :data:`VALUE_RULES`.
+- :func:`check_values`: numbers that are out of range or not finite
+  (``max_iters`` <= 0, ``batch_size`` 0, a negative or NaN learning rate, a
+  weight decay that is not a number ...), see :data:`VALUE_RULES`.
 - :func:`check_model_args`: keys of a model part (backbone, decode_head,
   discriminator ...) that its registered class does not take
   (``num_clases``, ``dept``), read from the ``__init__`` signatures; nothing
   is built.
+- :func:`check_knobs`: the numeric knobs of a method (or any model part)
+  against the ranges its class declares in ``knob_ranges``.
+
+Ranges are written as intervals, the same way everywhere
+(:class:`ValueRange`): ``'[0, 1)'`` (a finite number, 0 <= x < 1),
+``'(0, inf)'`` (> 0), ``'int [1, inf)'`` (an int >= 1), with allowed extra
+values after ``or``: ``'[0, 1) or None'``, ``'int [1, inf) or -1'``. NaN
+and +-inf are never in range.
+
+**How a method declares its knobs** (the shipped segmentors, heads,
+losses and discriminators, and a user's own class alike): a class
+attribute ``knob_ranges`` maps each constructor argument (dotted for a key
+of a dict argument, ``*`` for every key or list item) to its range::
+
+    @MODELS.register_module()
+    class MyMethod(UDASegmentor):
+        knob_ranges = {
+            'my_weight': '[0, inf)',
+            'warmup_iters': 'int [0, inf)',
+            'pseudo_label.threshold': '[0, 1]',
+            'lambda_adv.*': '[0, inf)',
+        }
+
+Subclasses inherit their bases' ranges and may override them; a knob the
+config does not set keeps the constructor's default (not checked). Every
+dict under ``model`` whose ``type`` names a registered class is checked.
 """
 import difflib
 import fnmatch
 import inspect
+import math
 import numbers
+import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 #: Prefix of a ``--cfg-options`` key that may be absent from the config.
@@ -23,32 +52,122 @@ NEW_KEY_PREFIX = '+'
 #: tools (``--work-dir``, ``--launcher``); overriding them is not a typo.
 RUNTIME_KEYS = ('work_dir', 'launcher')
 
-#: ``(key pattern, kind, lowest, highest, also allowed)``: a key of the
-#: resolved config that matches a pattern (``fnmatch`` on the dotted path,
-#: list items by index) must hold a ``kind`` within [lowest, highest] or one
-#: of the values also allowed.
-VALUE_RULES: Tuple[Tuple[str, type, Optional[float], Optional[float],
-                         tuple], ...] = (
-    ('train_cfg.max_iters', int, 1, None, ()),
-    ('train_cfg.max_epochs', int, 1, None, ()),
-    ('train_cfg.val_interval', int, 1, None, ()),
-    ('*_dataloader.batch_size', int, 1, None, ()),
-    ('*_dataloader.num_workers', int, 0, None, ()),
+#: ``(key pattern, range)``: a key of the resolved config that matches a
+#: pattern (``fnmatch`` on the dotted path, list items by index) must hold
+#: a value in that range (see :class:`ValueRange`).
+VALUE_RULES: Tuple[Tuple[str, str], ...] = (
+    ('train_cfg.max_iters', 'int [1, inf)'),
+    ('train_cfg.max_epochs', 'int [1, inf)'),
+    ('train_cfg.val_interval', 'int [1, inf)'),
+    ('*_dataloader.batch_size', 'int [1, inf)'),
+    ('*_dataloader.num_workers', 'int [0, inf)'),
     # numpy seeds are 32-bit; None draws one
-    ('randomness.seed', int, 0, 2**32 - 1, (None, )),
-    ('default_hooks.logger.interval', int, 1, None, ()),
+    ('randomness.seed', 'int [0, 4294967295] or None'),
+    ('default_hooks.logger.interval', 'int [1, inf)'),
     # -1: never (mmengine's CheckpointHook)
-    ('default_hooks.checkpoint.interval', int, 1, None, (-1, )),
-    ('default_hooks.checkpoint.max_keep_ckpts', int, -1, None, ()),
-    ('optim_wrapper.*.lr', numbers.Real, 0, None, ()),
-    ('optim_wrapper.*.lr_mult', numbers.Real, 0, None, ()),
-    ('param_scheduler.*.end', int, 1, None, ()),
-    ('model.*num_classes', int, 1, None, ()),
+    ('default_hooks.checkpoint.interval', 'int [1, inf) or -1'),
+    ('default_hooks.checkpoint.max_keep_ckpts', 'int [-1, inf)'),
+    # every optimizer (the segmentor's, the discriminators' ...)
+    ('optim_wrapper.*.lr', '[0, inf)'),
+    ('optim_wrapper.*.lr_mult', '[0, inf)'),
+    ('optim_wrapper.*.decay_mult', '[0, inf)'),
+    ('optim_wrapper.*.weight_decay', '[0, inf)'),
+    ('optim_wrapper.*.momentum', '[0, 1]'),
+    ('optim_wrapper.*.dampening', '[0, 1]'),
+    ('optim_wrapper.*.betas.*', '[0, 1)'),
+    ('optim_wrapper.*.eps', '[0, inf)'),
+    ('optim_wrapper.*.max_norm', '(0, inf)'),
+    ('optim_wrapper.*accumulative_counts', 'int [1, inf)'),
+    # mmengine's schedulers (poly, step, linear warm-up, cosine ...)
+    ('param_scheduler.*.begin', 'int [0, inf)'),
+    ('param_scheduler.*.end', 'int [1, inf)'),
+    ('param_scheduler.*.power', '[0, inf)'),
+    ('param_scheduler.*.eta_min', '[0, inf)'),
+    ('param_scheduler.*.eta_min_ratio', '[0, inf)'),
+    ('param_scheduler.*.gamma', '[0, inf)'),
+    ('param_scheduler.*.factor', '[0, inf)'),
+    ('param_scheduler.*.start_factor', '[0, inf)'),
+    ('param_scheduler.*.end_factor', '[0, inf)'),
+    ('param_scheduler.*.T_max', 'int [1, inf)'),
+    ('param_scheduler.*.milestones.*', 'int [0, inf)'),
+    ('model.*num_classes', 'int [1, inf)'),
 )
 
+_NUMBER = r'[-+]?(?:inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)'
+_RANGE = re.compile(
+    rf'^(int )?([\[(])({_NUMBER}), ({_NUMBER})([\])])((?: or \S+)*)$')
 
-def _kind_name(kind: type) -> str:
-    return 'a number' if kind is numbers.Real else f'an {kind.__name__}'
+
+class ValueRange:
+    """A range written as an interval: ``'[0, 1)'``, ``'(0, inf)'``,
+    ``'int [1, inf) or -1'``, ``'[0, 1) or None'`` (see the module
+    docstring). A value is in range when it is one of the values after
+    ``or``, or a finite number (an ``int`` for ``int`` ranges; never a
+    bool) within the interval.
+
+    Args:
+        spec (str): The range.
+
+    Raises:
+        ValueError: ``spec`` is not written that way.
+    """
+
+    def __init__(self, spec: str) -> None:
+        m = _RANGE.match(' '.join(str(spec).split()))
+        if m is None:
+            raise ValueError(
+                f'range {spec!r}: expected an interval such as '
+                "'[0, 1)', '(0, inf)' or 'int [1, inf) or None'")
+        kind, left, lo, hi, right, also = m.groups()
+        self.spec = spec
+        self.integer = bool(kind)
+        self.lo, self.hi = float(lo), float(hi)
+        self.lo_open, self.hi_open = left == '(', right == ')'
+        self.also = tuple(None if a == 'None' else _literal(a, spec)
+                          for a in also.split(' or ')[1:])
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is in range."""
+        if any(value is a or (value == a and type(value) is type(a))
+               for a in self.also):
+            return True
+        if isinstance(value, bool) or not isinstance(
+                value, numbers.Integral if self.integer else numbers.Real):
+            return False
+        if not math.isfinite(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    def describe(self) -> str:
+        """E.g. ``'an int >= 1 or -1'``, ``'a finite number in [0, 1)'``."""
+        kind = 'an int' if self.integer else 'a finite number'
+        lo, hi = (_number(v) for v in (self.lo, self.hi))
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            bounds = ''
+        elif math.isinf(self.hi):
+            bounds = f' {">" if self.lo_open else ">="} {lo}'
+        elif math.isinf(self.lo):
+            bounds = f' {"<" if self.hi_open else "<="} {hi}'
+        else:
+            bounds = (f' in {"(" if self.lo_open else "["}{lo}, '
+                      f'{hi}{")" if self.hi_open else "]"}')
+        return kind + bounds + ''.join(f' or {a!r}' for a in self.also)
+
+
+def _literal(text: str, spec: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(f'range {spec!r}: {text!r} after "or" is neither a '
+                     'number nor None')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _child(node: Any, part: str) -> Tuple[bool, Any]:
@@ -127,15 +246,6 @@ def _leaves(node: Any, prefix: str = '') -> Iterator[Tuple[str, Any]]:
         yield prefix[:-1], node
 
 
-def _value_problem(value: Any, kind: type, lo, hi, extra: tuple) -> bool:
-    if any(value is e or (value == e and type(value) is type(e))
-           for e in extra):
-        return False
-    if isinstance(value, bool) or not isinstance(value, kind):
-        return True
-    return (lo is not None and value < lo) or (hi is not None and value > hi)
-
-
 def check_values(cfg) -> None:
     """Stop on an out-of-range value (see :data:`VALUE_RULES`).
 
@@ -147,16 +257,12 @@ def check_values(cfg) -> None:
             expected.
     """
     data = cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
+    rules = [(pattern, ValueRange(spec)) for pattern, spec in VALUE_RULES]
     for key, value in _leaves(data):
-        for pattern, kind, lo, hi, extra in VALUE_RULES:
-            if not fnmatch.fnmatchcase(key, pattern):
-                continue
-            if _value_problem(value, kind, lo, hi, extra):
-                bounds = (f' >= {lo}' if hi is None else
-                          f' in [{lo}, {hi}]') if lo is not None else ''
-                also = ''.join(f' or {e!r}' for e in extra)
-                raise ValueError(f'{key}: expected {_kind_name(kind)}'
-                                 f'{bounds}{also}, got {value!r}')
+        for pattern, rule in rules:
+            if fnmatch.fnmatchcase(key, pattern) and not rule.contains(value):
+                raise ValueError(f'{key}: expected {rule.describe()}, got '
+                                 f'{value!r}')
 
 
 # --- constructor arguments of model parts ----------------------------------
@@ -200,6 +306,20 @@ def _model_parts(node: Dict, prefix: str) -> Iterator[Tuple[str, Dict]]:
                 yield from _model_parts(item, path)
 
 
+def _registered_parts(cfg) -> Iterator[Tuple[str, Dict, type]]:
+    """``(key path, dict, class)`` of every dict under ``model`` whose
+    ``type`` is a registered class in mmseg's ``MODELS``."""
+    from mmseg.registry import MODELS
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        return
+    for path, part in _model_parts(dict(model), 'model'):
+        cls = MODELS.get(part['type']) if isinstance(part.get('type'),
+                                                     str) else None
+        if inspect.isclass(cls):
+            yield path, part, cls
+
+
 def check_model_args(cfg) -> None:
     """Stop on a key of a model part that its class does not take.
 
@@ -213,15 +333,7 @@ def check_model_args(cfg) -> None:
     Raises:
         ValueError: One line naming the key path and the class.
     """
-    from mmseg.registry import MODELS
-    model = cfg.get('model')
-    if not isinstance(model, dict):
-        return
-    for path, part in _model_parts(dict(model), 'model'):
-        cls = MODELS.get(part['type']) if isinstance(part.get('type'),
-                                                     str) else None
-        if not inspect.isclass(cls):
-            continue
+    for path, part, cls in _registered_parts(cfg):
         accepted = _accepted(cls)
         if accepted is None:
             continue
@@ -234,7 +346,56 @@ def check_model_args(cfg) -> None:
                              f'argument {key!r}{hint}')
 
 
+# --- ranges of the knobs a class declares ----------------------------------
+
+
+def knob_ranges(cls: type) -> Dict[str, ValueRange]:
+    """The ranges ``cls`` declares in ``knob_ranges`` (see the module
+    docstring), its bases' included; a subclass's entry replaces its
+    base's.
+
+    Raises:
+        ValueError: A declared range that is not written as an interval,
+            naming the class and the knob.
+    """
+    ranges: Dict[str, ValueRange] = {}
+    for klass in reversed(cls.__mro__):
+        for pattern, spec in (vars(klass).get('knob_ranges') or {}).items():
+            try:
+                ranges[pattern] = ValueRange(spec)
+            except ValueError as e:
+                raise ValueError(f'{klass.__name__}.knob_ranges[{pattern!r}]'
+                                 f': {e}') from None
+    return ranges
+
+
+def check_knobs(cfg) -> None:
+    """Stop on a knob of a model part (a method's loss weights, thresholds,
+    momenta ...) that is outside the range its class declares, or not a
+    finite number.
+
+    Args:
+        cfg (Config | dict): The resolved config.
+
+    Raises:
+        ValueError: One line naming the key path, the class, what it
+            expects and the value.
+    """
+    for path, part, cls in _registered_parts(cfg):
+        ranges = knob_ranges(cls)
+        if not ranges:
+            continue
+        for key, value in _leaves(part):
+            for pattern, rule in ranges.items():
+                if fnmatch.fnmatchcase(key, pattern) and \
+                        not rule.contains(value):
+                    raise ValueError(f'{path}.{key}: {cls.__name__} expects '
+                                     f'{rule.describe()}, got {value!r}')
+
+
 def check_config(cfg) -> None:
-    """The value and model-argument checks (see the module docstring)."""
+    """The value, model-argument and knob checks (see the module
+    docstring)."""
     check_values(cfg)
     check_model_args(cfg)
+    check_knobs(cfg)

@@ -4,7 +4,7 @@ wrote, a non-finite loss or weight, a
 folder that cannot be written (read-only, not creatable, disk full)."""
 import contextlib
 import os
-import sys
+import traceback
 from typing import Iterator
 
 from clst_mmseg.compat import CheckpointError
@@ -28,22 +28,36 @@ def check_work_dir(path: str) -> None:
                          f'{e.strerror or e}') from None
 
 
-def _close_distributed() -> None:
-    from .config import close_distributed
-    close_distributed()
+def _exit_tool(status) -> None:
+    from .config import exit_tool
+    exit_tool(status)
 
 
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
     """Turn the errors listed in the module docstring into ``error: ...``
-    and exit status 1; anything else keeps its traceback."""
+    and exit status 1; anything else keeps its traceback. Either way a
+    distributed run ends through :func:`~.config.exit_tool` (its process
+    group closed, no interpreter finalization)."""
     try:
         yield
     except (CheckpointError, CheckpointMismatch, NonFiniteError) as e:
-        _close_distributed()
-        sys.exit(f'error: {e}')
+        _exit_tool(f'error: {e}')
     except OSError as e:
         if e.errno not in WRITE_ERRNOS:
+            _exit_distributed_with_traceback()
             raise
-        _close_distributed()
-        sys.exit(f'error: {os_error_line(e)}')
+        _exit_tool(f'error: {os_error_line(e)}')
+    except Exception:
+        _exit_distributed_with_traceback()
+        raise
+
+
+def _exit_distributed_with_traceback() -> None:
+    """In a distributed run: print the current exception's traceback and
+    exit with status 1 through :func:`~.config.exit_tool`; otherwise
+    nothing (the exception goes on)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        traceback.print_exc()
+        _exit_tool(1)

@@ -463,7 +463,8 @@ def load_suite(path: str,
 def _check_model_overrides(path: str, method: str, config: str,
                            resolved: Dict, overrides: Dict) -> None:
     """Stop when an override sets a ``model.*`` key that the model class
-    of this method's config does not take (see :mod:`.model_args`)."""
+    of this method's config does not take (see :mod:`.model_args`), or a
+    knob out of the range its class declares (``knob_ranges``)."""
     keys = [k.lstrip('+') for k in overrides
             if k.lstrip('+').startswith('model.')]
     if not keys:
@@ -476,6 +477,11 @@ def _check_model_overrides(path: str, method: str, config: str,
               f'{method!r}) takes no {key.rsplit(".", 1)[1]!r}; set it only '
               f"for the methods that have it: method_overrides=dict(<method>"
               f"={{'{key}': ...}})")
+    from clst_mmseg.apis.config_checks import check_knobs
+    try:
+        check_knobs(resolved)
+    except ValueError as e:
+        _fail(path, f'overrides of {config} (method {method!r}): {e}')
 
 
 def _names(run: RunSpec) -> List[str]:

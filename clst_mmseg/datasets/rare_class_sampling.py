@@ -13,6 +13,7 @@ pseudo-labelled) early. As the release does it (lhoyer/DAFormer
    up to ``max_crop_retries`` times (the release: 10; the last crop is kept
    whatever it holds).
 """
+import math
 import os.path as osp
 from typing import Dict, List
 
@@ -46,12 +47,17 @@ class RareClassSampler:
 
     def __init__(self, dataset, class_temp: float, min_pixels: int,
                  min_crop_ratio: float, max_crop_retries: int = 10):
+        if not (isinstance(class_temp, (int, float))
+                and math.isfinite(class_temp) and class_temp > 0):
+            raise ValueError('rare_class_sampling.class_temp must be a '
+                             f'finite number > 0, got {class_temp!r}')
         for name, value in (('min_pixels', min_pixels),
                             ('min_crop_ratio', min_crop_ratio),
                             ('max_crop_retries', max_crop_retries)):
-            if value < 0:
-                raise ValueError(f'rare_class_sampling.{name} must be >= 0, '
-                                 f'got {value}')
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and value >= 0):
+                raise ValueError(f'rare_class_sampling.{name} must be a '
+                                 f'finite number >= 0, got {value!r}')
         self.dataset = dataset
         self.min_pixels = min_pixels
         self.min_crop_ratio = float(min_crop_ratio)

@@ -91,7 +91,7 @@ def iter_target_probs(model,
         on the model's device.
     """
     transform = Compose(pipeline or OWN_FRAME_PIPELINE)
-    segmentor = model.segmentor
+    segmentor = model.segmentor_module  # without an in-place DDP wrapper
     pending: List[Tuple[int, dict]] = []
 
     def flush():

@@ -7,11 +7,14 @@ from mmengine.logging import print_log
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 
+from clst_mmseg.compat import CheckpointError
+
 # What obtaining a checkpoint raises when it is unavailable: urllib's URLError
 # is an OSError (no network, DNS failure), FileNotFoundError is one too
 # (missing local file), torch.hub raises RuntimeError (e.g. a hash mismatch of
-# an interrupted download). Unsafe files (weights_only unpickling errors) and
-# prefix mismatches are not caught.
+# an interrupted download). A file that was obtained but does not load
+# (CheckpointError: refused by the safe loader, truncated, empty) and prefix
+# mismatches are not caught: they stop the run.
 UNAVAILABLE_ERRORS = (OSError, RuntimeError)
 
 
@@ -23,8 +26,10 @@ class PretrainedIfAvailable(PretrainedInit):
     Loading goes through mmengine's own checkpoint loaders (local files,
     ``http(s)://``, ``torchvision://``, ``open-mmlab://`` ...), i.e. with
     torch's ``weights_only=True`` unpickler once the project's compat layer
-    is applied. Only obtaining the checkpoint is guarded; loading an obtained
-    state dict into the module behaves exactly as ``Pretrained`` (non-strict).
+    is applied; a file that it refuses, or that is truncated, stops the run
+    (:class:`~clst_mmseg.compat.CheckpointError`). Only obtaining the
+    checkpoint is guarded; loading an obtained state dict into the module
+    behaves exactly as ``Pretrained`` (non-strict).
 
     Note: mmengine's ``BaseModule.init_weights`` runs ``type='Pretrained'``
     after the children's own ``init_weights`` but treats any other type,
@@ -66,6 +71,8 @@ class PretrainedIfAvailable(PretrainedInit):
             else:
                 state_dict = _load_checkpoint_with_prefix(
                     self.prefix, self.checkpoint, self.map_location)
+        except CheckpointError:
+            raise
         except UNAVAILABLE_ERRORS as e:
             self._warn_unavailable(module, e)
             return

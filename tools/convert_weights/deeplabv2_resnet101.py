@@ -124,8 +124,15 @@ def main(argv=None) -> int:
     if not osp.isfile(args.src):
         print(f'error: {args.src}: no such file', file=sys.stderr)
         return 2
-    # The published files are plain tensor dicts (safe to load).
-    loaded = torch.load(args.src, map_location='cpu', weights_only=True)
+    from clst_mmseg.compat import CheckpointError, safe_load
+
+    # The published files are plain tensor dicts: anything else is refused
+    # (weights_only=True, whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says).
+    try:
+        loaded = safe_load(args.src, map_location='cpu')
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     if isinstance(loaded, dict) and isinstance(loaded.get('state_dict'),
                                                dict):
         loaded = loaded['state_dict']

@@ -205,9 +205,16 @@ def main(argv=None) -> int:
     if not osp.isfile(args.src):
         print(f'error: {args.src}: no such file', file=sys.stderr)
         return 2
-    # The published files are plain tensor dicts (safe to load); the
-    # release also accepts one under 'state_dict' or 'model'.
-    loaded = torch.load(args.src, map_location='cpu', weights_only=True)
+    from clst_mmseg.compat import CheckpointError, safe_load
+
+    # The published files are plain tensor dicts (weights_only=True,
+    # whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says); the release also
+    # accepts one under 'state_dict' or 'model'.
+    try:
+        loaded = safe_load(args.src, map_location='cpu')
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     for key in ('state_dict', 'model'):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

@@ -72,7 +72,10 @@ class CheckpointTrajectoryHook(Hook):
 
     Every criterion is oriented so that higher is better. The target-val
     metrics serve the study only (oracle selection); no method reads them.
-    Under DDP, rank 0 measures (on the unwrapped model) and writes the file.
+    Under DDP, rank 0 measures (on the unwrapped model, through
+    ``segmentor_module``: ``MMSeparateDistributedDataParallel`` wraps the
+    adversarial methods' ``segmentor`` attribute in place) and writes the
+    file.
 
     Args:
         num_points (int, optional): Evaluations per run; 0 turns the hook
@@ -174,7 +177,7 @@ class CheckpointTrajectoryHook(Hook):
         for batch in self._target:
             data = model.data_preprocessor(batch, False)
             inputs, samples = data['inputs'], data['data_samples']
-            preds = model.segmentor.predict(inputs, samples)
+            preds = model.segmentor_module.predict(inputs, samples)
             probs = [p.seg_logits.data.float().softmax(0) for p in preds]
             for p in probs:
                 crit.update(p[None])
@@ -211,8 +214,8 @@ class CheckpointTrajectoryHook(Hook):
         metric.dataset_meta = self._source.dataset.metainfo
         for batch in self._source:
             data = model.data_preprocessor(batch, False)
-            preds = model.segmentor.predict(data['inputs'],
-                                            data['data_samples'])
+            preds = model.segmentor_module.predict(data['inputs'],
+                                                   data['data_samples'])
             metric.process(batch, [p.to_dict() for p in preds])
         # compute_metrics, not evaluate: this runs on rank 0 only, and
         # evaluate gathers results from every rank

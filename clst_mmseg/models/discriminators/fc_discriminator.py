@@ -28,6 +28,11 @@ class FCDiscriminator(BaseModule):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
+    knob_ranges = {
+        'channels.*': 'int [1, inf)',
+        'negative_slope': '[0, inf)',
+    }
+
     def __init__(self,
                  in_channels: int,
                  channels: Sequence[int] = (64, 128, 256, 512),

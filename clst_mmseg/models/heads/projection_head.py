@@ -27,6 +27,13 @@ class ProjectionHead(BaseModule):
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'in_channels': 'int [1, inf) or None',
+        'channels': 'int [1, inf)',
+        'out_channels': 'int [1, inf)',
+        'num_convs': 'int [1, inf)',
+    }
+
     def __init__(self,
                  in_channels: int,
                  channels: int = 256,

@@ -105,6 +105,13 @@ class CentroidContrastiveLoss(nn.Module):
         ignore_index (int): Label of pixels left out. Defaults to 255.
     """
 
+    knob_ranges = {
+        'feat_channels': 'int [1, inf)',
+        'temperature': '(0, inf)',
+        'loss_weight': '[0, inf)',
+        'centroid_momentum': '[0, 1)',
+    }
+
     def __init__(self,
                  num_classes: int,
                  feat_channels: int,

@@ -109,6 +109,13 @@ class AdaptSegNet(UDASegmentor):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'lambda_adv.*': '[0, inf)',
+        # the vanilla GAN loss needs [0, 1] (checked when it is built)
+        'source_label': '(-inf, inf)',
+        'target_label': '(-inf, inf)',
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  auxiliary_head: OptConfigType = None,

@@ -77,6 +77,8 @@ class ADVENT(AdaptSegNet):
             ``data_preprocessor``, ``init_cfg``).
     """
 
+    knob_ranges = {'lambda_ent.*': '[0, inf)'}
+
     def __init__(self,
                  segmentor: ConfigType,
                  minent: bool = True,

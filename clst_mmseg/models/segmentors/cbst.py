@@ -54,6 +54,13 @@ class CBST(SelfTraining):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'num_rounds': 'int [1, inf)',
+        'pseudo_label.portion_step': '[0, 1]',
+        'pseudo_label.max_portion': '(0, 1]',
+        'pseudo_label.ds_rate': 'int [1, inf)',
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  pseudo_label: dict = dict(

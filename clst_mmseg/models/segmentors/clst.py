@@ -155,6 +155,22 @@ class CLST(UDASegmentor):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'cl_weight': '[0, inf)',
+        'cl_target_min_conf': '[0, 1]',
+        'st_weight': '[0, inf)',
+        'warmup_ratio': '[0, 1) or None',
+        'warmup_iters': 'int [0, inf)',
+        'rampup_ratio': '[0, 1) or None',
+        'pseudo_label.threshold': '[0, 1]',
+        'pseudo_label.portion': '(0, 1]',
+        'pseudo_label.max_threshold': '[0, 1] or None',
+        'ensemble.momentum': '[0, 1)',
+        'ensemble.memory_size.*': 'int [1, inf)',
+        **{f'target_augment.{k}': v
+           for k, v in PhotometricAugment.knob_ranges.items()},
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  projection_head: OptConfigType,

@@ -131,6 +131,14 @@ class DACS(UDASegmentor):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'alpha': '[0, 1)',
+        'pseudo_threshold': '[0, 1]',
+        'mix_loss_weight': '[0, inf)',
+        **{f'mix_augment.{k}': v
+           for k, v in PhotometricAugment.knob_ranges.items()},
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  alpha: float = 0.99,

@@ -48,6 +48,15 @@ class DAFormer(DACS):
             ``mix_classes``, ``data_preprocessor``, ``init_cfg``).
     """
 
+    knob_ranges = {
+        'fd_weight': '[0, inf)',
+        'fd_classes.*': 'int [0, inf)',
+        'fd_min_ratio': '[0, 1]',
+        'fd_level': 'int (-inf, inf)',
+        'pseudo_ignore_top': 'int [0, inf)',
+        'pseudo_ignore_bottom': 'int [0, inf)',
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  fd_weight: float = 0.005,

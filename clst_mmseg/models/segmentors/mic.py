@@ -6,6 +6,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
 
+from ..utils import PhotometricAugment
 from ..utils.masking import mask_image
 from .dacs import pixel_weighted_ce
 from .daformer import DAFormer
@@ -39,6 +40,14 @@ class MIC(DAFormer):
             augmentation. Defaults to ``dict()``.
         **kwargs: Arguments of :class:`DAFormer` and :class:`DACS`.
     """
+
+    knob_ranges = {
+        'mask_ratio': '[0, 1)',
+        'mask_block_size': 'int [1, inf)',
+        'mask_loss_weight': '[0, inf)',
+        **{f'mask_augment.{k}': v
+           for k, v in PhotometricAugment.knob_ranges.items()},
+    }
 
     def __init__(self,
                  segmentor: ConfigType,

@@ -101,6 +101,19 @@ class SelfTraining(UDASegmentor):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    knob_ranges = {
+        'warmup_iters': 'int [0, inf)',
+        'warmup_ratio': '[0, 1) or None',
+        'loss_weight': '[0, inf)',
+        'pseudo_label.threshold': '[0, 1]',
+        'pseudo_label.portion': '(0, 1]',
+        'pseudo_label.portion_end': '(0, 1] or None',
+        'pseudo_label.max_threshold': '[0, 1] or None',
+        'pseudo_label.momentum': '[0, 1)',
+        **{f'target_augment.{k}': v
+           for k, v in PhotometricAugment.knob_ranges.items()},
+    }
+
     def __init__(self,
                  segmentor: ConfigType,
                  pseudo_label: dict = dict(type='threshold', threshold=0.9),

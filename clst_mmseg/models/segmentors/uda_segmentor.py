@@ -58,6 +58,16 @@ class UDASegmentor(BaseModel):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
+    #: Ranges of the method's numeric knobs, checked with the config before
+    #: anything is built (``clst_mmseg/apis/config_checks.py``,
+    #: ``check_knobs``): constructor argument (dotted for a key of a dict
+    #: argument, ``*`` for every key or item) -> interval, e.g.
+    #: ``{'my_weight': '[0, inf)', 'warmup_iters': 'int [0, inf)',
+    #: 'pseudo_label.threshold': '[0, 1]', 'lambda_adv.*': '[0, inf)'}``.
+    #: Subclasses (a user's method too) declare theirs the same way; the
+    #: bases' ranges are inherited.
+    knob_ranges: dict = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if '__init__' in cls.__dict__:

@@ -41,6 +41,17 @@ class PhotometricAugment:
             batch instead of one per image. Defaults to False.
     """
 
+    #: Ranges of the arguments that configs set (a method that takes an
+    #: augmentation dict adds them to its ``knob_ranges`` under its key).
+    knob_ranges = {
+        'jitter_prob': '[0, 1]',
+        'jitter_strength': '[0, 1]',
+        'jitter_hue': '[0, 0.5] or None',
+        'blur_prob': '[0, 1]',
+        'blur_sigma.*': '(0, inf)',
+        'blur_kernel_ratio': '(0, 1] or None',
+    }
+
     def __init__(self,
                  mean: Sequence[float],
                  std: Sequence[float],
