@@ -1,47 +1,40 @@
 """DAFormer, MIC and CLST on the DAFormer stack under 2-process DDP (gloo,
-CPU) on the mini task, with each config's own hooks and a validation at the
-end: the student and DACS's EMA teacher end with identical weights on both
+CPU) on the mini task, with each config's own hooks and those of a user's
+run (validations, trajectory points, pseudo-label diagnostics): the student and DACS's EMA teacher end with identical weights on both
 ranks (BN running statistics stay per process), CLST's ensemble memory is
 identical, rare class sampling draws other images on each rank, the same
 ones for the same seed, and a run killed after its iteration-2 checkpoint
 and resumed ends bit-equal to the uninterrupted one (RNGStateHook restores
 each rank's generators; BN statistics aside on rank 1, which loads rank 0's
-from the checkpoint)."""
+from the checkpoint), the validation it skipped at 2 changing nothing."""
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, as_a_user_runs_it, check_user_hooks_ran, free_port
 
 pytestmark = pytest.mark.slow
 
 CONFIGS = {m: osp.join(ROOT, 'configs', m, 'mini.py')
            for m in ('daformer', 'mic', 'clst_daformer')}
-# 4 iterations of 2 + 2 images per rank; checkpoints at 2 and 4; one
-# trajectory point (a validation and the label-free criteria) at 4; the
-# schedule's poly decay ends with the run, its warm-up after 2 iterations
-FAST = [
-    'train_cfg.max_iters=4', 'trajectory_points=1',
+# 4 iterations of 2 + 2 images per rank; checkpoints at 2 and 4; the
+# schedule's poly decay ends with the run, its warm-up after 2 iterations;
+# the hooks a user's run has (as_a_user_runs_it: trajectory points with a
+# validation at 2 and 4, the suites' pseudo-label diagnostics)
+FAST = as_a_user_runs_it([
+    'train_cfg.max_iters=4',
     'param_scheduler.0.end=4', 'param_scheduler.1.end=2',
     'default_hooks.checkpoint.interval=2',
     'default_hooks.checkpoint.max_keep_ckpts=3',
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
-]
+])
 #: BN running statistics: per process under DDP (broadcast_buffers=False).
 PER_RANK = ('running_mean', 'running_var', 'num_batches_tracked')
-
-
-def _free_port() -> int:
-    """A port free now (fixed ports collide with another test run)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _config(tmp_path, method, *hooks, name='ddp.py', diff_rank_seed=True):
@@ -70,7 +63,7 @@ def _torchrun(config, work_dir, mini_data_dir, *extra, options=(),
                    [ROOT, osp.join(ROOT, 'tests', 'support')]))
     return subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={_free_port()}', 'tools/train.py', config,
+         f'--master_port={free_port()}', 'tools/train.py', config,
          '--launcher', 'pytorch', '--work-dir', str(work_dir), *extra,
          '--cfg-options', *FAST, *options],
         cwd=ROOT, env=env, text=True, capture_output=True, timeout=timeout)
@@ -90,16 +83,13 @@ def _draws(work_dir):
 
 
 def _check_trained_identically(work_dir, log, teacher, per_rank=()):
-    """Both ranks trained 4 iterations under DDP and validated once; their
+    """Both ranks trained 4 iterations under DDP with a user's hooks
+    (validations, trajectory points, pseudo-label scores at 2 and 4); their
     weights (the teacher's too) are identical and the checkpoint's, their
     BN statistics (and the state named by the ``per_rank`` prefixes) differ;
     each rank's rare class sampling drew its own source images."""
     assert 'Distributed training: True' in log
-    with open(osp.join(work_dir, 'trajectory.json')) as f:
-        points = json.load(f)
-    assert [p['step'] for p in points] == [4]
-    assert 0 <= points[0]['metrics']['mIoU'] <= 100
-    assert {'entropy', 'im', 'snd'} <= set(points[0]['criteria'])
+    check_user_hooks_ran(work_dir, steps=(2, 4), pseudo_labels=True)
 
     sd0, sd1 = (w['state_dict'] for w in _ranks(work_dir, 'weights'))
     ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'),
@@ -149,7 +139,7 @@ def test_two_process_ddp_keeps_the_ranks_identical(tmp_path, mini_data_dir,
                                                    diff_rank_seed):
     """MIC (DAFormer's EMA teacher and masked term) and CLST on the DAFormer
     stack (the temporal ensemble, all-gathered): identical state on both
-    ranks after training and a validation, different draws per rank."""
+    ranks after training and validations, different draws per rank."""
     hooks = [('DumpWeightsHook', {}), ('DumpDrawsHook', {})]
     if method == 'clst_daformer':
         hooks.append(('DumpEnsembleHook', {}))
