@@ -1,9 +1,10 @@
 """DAFormer, MIC and CLST on the DAFormer stack under 2-process DDP (gloo,
 CPU) on the mini task, with each config's own hooks and those of a user's
-run (validations, trajectory points, pseudo-label diagnostics): the student and DACS's EMA teacher end with identical weights on both
-ranks (BN running statistics stay per process), CLST's ensemble memory is
-identical, rare class sampling draws other images on each rank, the same
-ones for the same seed, and a run killed after its iteration-2 checkpoint
+run (validations, trajectory points, pseudo-label diagnostics): the student
+and DACS's EMA teacher end with identical weights on both ranks (BN running
+statistics stay per process), CLST's ensemble memory is identical, rare
+class sampling draws other images on each rank, the same ones for the same
+seed, and a run killed after its iteration-2 checkpoint
 and resumed ends bit-equal to the uninterrupted one (RNGStateHook restores
 each rank's generators; BN statistics aside on rank 1, which loads rank 0's
 from the checkpoint), the validation it skipped at 2 changing nothing."""
