@@ -2,7 +2,7 @@
 changes it makes (data roots, sizes scaled from the config's own, the
 probe hook), the checks of a run's record and probe (each problem by its
 line), and, slow, ``tools/smoke_paper_scale.py`` end to end for CLST and for
-the DAFormer network (MiT-B5) at a reduced size."""
+the DAFormer stack (MIC's paper config) at a reduced size."""
 import copy
 import json
 import os
@@ -16,10 +16,13 @@ from PIL import Image
 
 import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.benchmark.paper_smoke import (check_run, data_root_changes,
-                                              ensemble_grid, format_report,
-                                              scaled_size, size_changes,
-                                              smoke_config, write_fake_data)
+                                              ensemble_grid,
+                                              feature_distance_note,
+                                              format_report, scaled_size,
+                                              size_changes, smoke_config,
+                                              write_fake_data)
 from clst_mmseg.datasets.cityscapes_labels import CITYSCAPES_CLASSES
+from clst_mmseg.datasets.class_stats import load_class_stats
 from clst_mmseg.datasets.official_layouts import (CITYSCAPES_SIZE, GTA5_SIZE,
                                                   SYNTHIA_SIZE,
                                                   cityscapes_paths,
@@ -29,6 +32,7 @@ from mmengine.config import Config
 
 CLST_GTA = osp.join(ROOT, 'configs', 'clst', 'gta2cs.py')
 CLST_MINI = osp.join(ROOT, 'configs', 'clst', 'mini.py')
+MIC_GTA = osp.join(ROOT, 'configs', 'mic', 'gta2cs.py')
 
 
 def test_fake_data_in_the_official_layouts(tmp_path):
@@ -53,6 +57,58 @@ def test_fake_data_in_the_official_layouts(tmp_path):
     assert osp.isfile(label.replace('_labelIds', '_labelTrainIds'))
     with Image.open(img) as im:
         assert im.size == scaled_size(CITYSCAPES_SIZE, 0.05)
+    # class statistics beside the data, as the converters write them (rare
+    # class sampling reads the source's): counts of the converted labels;
+    # Cityscapes: the train split only
+    for kind, n in (('GTADataset', 2), ('SynthiaDataset', 2),
+                    ('CityscapesDataset', 2)):
+        stats = load_class_stats(roots[kind], 19)
+        assert len(stats) == n
+    path = gta_paths(roots['GTADataset'], 0)[1][:-4] + '_labelTrainIds.png'
+    with Image.open(path) as lab:
+        ids = np.array(lab)
+    counts = load_class_stats(roots['GTADataset'], 19)[osp.relpath(
+        path, roots['GTADataset'])]
+    assert counts == {c: int((ids == c).sum()) for c in range(19)
+                      if (ids == c).any()}
+
+
+def test_pixel_lengths_and_areas_scale_with_the_sizes():
+    """DAFormer's crop margins and MIC's mask blocks (pixels) scale with the
+    sizes; rare class sampling's min_pixels (pixels of a label file) with
+    the area."""
+    cfg = Config.fromfile(MIC_GTA).to_dict()
+    assert (cfg['model']['pseudo_ignore_top'],
+            cfg['model']['pseudo_ignore_bottom'],
+            cfg['model']['mask_block_size']) == (15, 120, 32)
+    rcs = cfg['train_dataloader']['dataset']['rare_class_sampling']
+    assert rcs['min_pixels'] == 3000
+    changes = size_changes(cfg, 0.125)
+    assert changes['model.pseudo_ignore_top'] == 2  # 1.875
+    assert changes['model.pseudo_ignore_bottom'] == 15
+    assert changes['model.mask_block_size'] == 4
+    assert changes[
+        'train_dataloader.dataset.rare_class_sampling.min_pixels'] == 47
+    # the crops as before; the temperature and ratios are not sizes
+    assert changes['model.data_preprocessor.size'] == (64, 64)
+    assert not any(k.endswith(('class_temp', 'min_crop_ratio', 'mask_ratio',
+                               'fd_min_ratio')) for k in changes)
+    # a margin of 0 stays 0
+    cfg['model']['pseudo_ignore_top'] = 0
+    assert 'model.pseudo_ignore_top' not in size_changes(cfg, 0.125)
+
+
+def test_the_report_marks_the_random_feature_distance_encoder():
+    mic = Config.fromfile(MIC_GTA).to_dict()
+    clst = Config.fromfile(CLST_GTA).to_dict()
+    assert feature_distance_note(dict(clst=clst)) is None
+    note = feature_distance_note(dict(mic=mic, clst=clst, daformer=mic))
+    assert note.startswith(
+        'FEATURE DISTANCE (daformer, mic): its frozen encoder, which stands '
+        'for the ImageNet model, is randomly initialised too')
+    assert 'fd_min_ratio=0.75 ' in note
+    mic['model']['fd_weight'] = 0
+    assert feature_distance_note(dict(mic=mic)) is None
 
 
 def test_a_model_with_rounds_gets_one_round_in_the_smoke():
@@ -321,46 +377,43 @@ def test_probe_records_a_mini_clst_run(tmp_path, mini_data_dir):
 
 
 @pytest.mark.slow
-def test_smoke_tool_runs_the_daformer_network(tmp_path):
-    """MiT-B5 + DAFormer head (configs/_base_/models/daformer_mitb5.py) in
-    a source-only config on GTA5 -> Cityscapes with DACS's 512x512 crops,
-    through a one-method suite, at 1/16 of every size: random init (its
-    weights file is absent), the stride-4 output the head reads."""
-    base = osp.join(ROOT, 'configs', '_base_')
-    config = tmp_path / 'daformer_source_only' / 'gta2cs.py'
-    config.parent.mkdir()
-    config.write_text(
-        '_base_ = [' + ', '.join(repr(osp.join(base, p)) for p in (
-            'models/daformer_mitb5.py', 'datasets/gta2cs_dacs.py',
-            'uda/source_only.py', 'schedules/uda_40k.py',
-            'default_runtime.py')) + ']\n'
-        'model = dict(segmentor={{_base_.segmentor}}, '
-        'data_preprocessor={{_base_.data_preprocessor}})\n')
-    suite = tmp_path / 'suite.py'
-    defaults = osp.join(ROOT, 'configs', 'benchmarks', '_base_', 'default.py')
-    suite.write_text(
-        f'_base_ = [{defaults!r}]\n'
-        "tasks = ['gta2cs']\n"
-        "methods = [dict(name='source_only_daformer', reference=None, "
-        f"config={str(config.parent / '{task}.py')!r})]\n"
-        'seeds = [0]\n')
+def test_smoke_tool_runs_the_daformer_stack(tmp_path):
+    """MIC's paper config on GTA5 -> Cityscapes (MiT-B5 + DAFormer head,
+    DAFormer's training with rare class sampling, the feature distance and
+    the pseudo-label crop margins, MIC's masked term) through the paper
+    suite, at 1/16 of every size: random init (its weights file is absent),
+    class statistics of the fake data, the pixel knobs scaled, the stride-4
+    output the head reads."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     out = subprocess.run(
-        [sys.executable, 'tools/smoke_paper_scale.py', '--suite', str(suite),
-         '--images', '2', '--scale', '0.0625', '--device', 'cpu',
-         '--work-dir', str(tmp_path / 'work')],
+        [sys.executable, 'tools/smoke_paper_scale.py', '--methods', 'mic',
+         '--tasks', 'gta2cs', '--images', '2', '--scale', '0.0625',
+         '--device', 'cpu', '--work-dir', str(tmp_path / 'work')],
         cwd=ROOT, env=env, text=True, capture_output=True, timeout=900)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     lines = out.stdout.splitlines()
     row = next(ln for ln in lines if ln.startswith('gta2cs'))
     # crops 512x512 / 16; evaluation at the 64x128 labels
-    assert row.split()[:2] == ['gta2cs', 'source_only_daformer']
+    assert row.split()[:2] == ['gta2cs', 'mic']
     assert row.endswith('ok') and '32x32' in row and '64x128' in row
     assert any('32x32->8x8' in ln for ln in lines
                if ln.startswith('network output grids'))
-    record = next((tmp_path / 'work' / 'results' / 'gta2cs' /
-                   'records').glob('*.json'))
-    entries = json.loads(record.read_text())['init']['entries']
+    assert any(ln.startswith('FEATURE DISTANCE (mic): its frozen encoder')
+               for ln in lines)
+    work = tmp_path / 'work'
+    record = json.loads(next(
+        (work / 'results' / 'gta2cs' / 'records').glob('*.json')).read_text())
     ckpt = 'checkpoints/mit_b5_mmseg.pth'
-    assert [(e['checkpoint'], e['loaded']) for e in entries] == [
-        (ckpt, osp.isfile(osp.join(ROOT, ckpt)))]
+    assert [(e['checkpoint'], e['loaded'])
+            for e in record['init']['entries']] == [
+                (ckpt, osp.isfile(osp.join(ROOT, ckpt)))]
+    # the run trained on the scaled knobs: 3000 pixels / 16^2, 15 and 120
+    # rows / 16, blocks of 32 / 16 pixels
+    cfg = record['resolved_config']
+    rcs = cfg['train_dataloader']['dataset']['rare_class_sampling']
+    assert rcs['min_pixels'] == 12
+    assert (cfg['model']['pseudo_ignore_top'],
+            cfg['model']['pseudo_ignore_bottom'],
+            cfg['model']['mask_block_size']) == (1, 8, 2)
+    log = next((work / 'runs').rglob('train.log')).read_text()
+    assert 'masked.loss_ce' in log and 'fd.cells' in log

@@ -107,7 +107,7 @@ def _read_json(path: str) -> dict:
         return json.load(f)
 
 
-def _header(args, device: str, threads) -> list:
+def _header(args, device: str, threads, notes=()) -> list:
     from clst_mmseg.datasets.official_layouts import (CITYSCAPES_SIZE,
                                                       GTA5_SIZE, SYNTHIA_SIZE)
     sizes = ', '.join(f'{name} {w}x{h}' for name, (w, h) in (
@@ -126,7 +126,11 @@ def _header(args, device: str, threads) -> list:
                      "configs' own crops, resize scales and grids")
     else:
         lines.append(f'REDUCED SIZES: every image size, crop, resize scale '
-                     f'and grid x{args.scale} (not the paper\'s sizes)')
+                     f'and grid x{args.scale} (not the paper\'s sizes), '
+                     f'lengths in pixels (pseudo-label crop margins, mask '
+                     f'blocks) too, rare class sampling\'s min_pixels '
+                     f'x{args.scale}^2')
+    lines += [n for n in notes if n]
     peak = ('CUDA max_memory_allocated' if device == 'cuda' else
             'growth of the resident set size during training')
     if args.cfg_options:
@@ -150,7 +154,9 @@ def main(argv=None) -> int:
     import torch
     from mmengine.config import Config
 
-    from clst_mmseg.benchmark.paper_smoke import (check_run, format_report,
+    from clst_mmseg.benchmark.paper_smoke import (check_run,
+                                                  feature_distance_note,
+                                                  format_report,
                                                   run_overrides,
                                                   scaled_size, smoke_config,
                                                   write_fake_data)
@@ -184,6 +190,7 @@ def main(argv=None) -> int:
                             args.val_images, args.scale)
 
     entries = []
+    smoke_cfgs = {}
     for m in paper.methods:
         if m.name not in methods:
             continue
@@ -191,8 +198,9 @@ def main(argv=None) -> int:
         for task in tasks:
             path = template.format(task=task)
             os.makedirs(osp.dirname(path), exist_ok=True)
-            smoke_config(m.config.format(task=task), roots,
-                         args.scale).dump(path)
+            cfg = smoke_config(m.config.format(task=task), roots, args.scale)
+            cfg.dump(path)
+            smoke_cfgs[m.name] = cfg.to_dict()
         entry = dict(name=m.name, config=template)
         if m.reference is not None:
             entry['reference'] = m.reference
@@ -233,7 +241,8 @@ def main(argv=None) -> int:
                 os.remove(ckpt)
 
     threads = next((r['threads'] for r in rows if r.get('threads')), '?')
-    print(format_report(rows, _header(args, device, threads)))
+    notes = [feature_distance_note(smoke_cfgs)]
+    print(format_report(rows, _header(args, device, threads, notes)))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)

@@ -36,6 +36,14 @@ CROP_TYPES = ('RandomCrop', 'RecordedRandomCrop')
 RANDOM_RESIZE_TYPES = ('RandomResize', )
 #: Transforms that resize the labels for evaluation to ``scale`` (w, h).
 EVAL_LABEL_RESIZE_TYPES = ('ResizeLabelsForEval', )
+#: Lengths in pixels of the model and the data (scaled like the sizes):
+#: DAFormer's pseudo-label crop margins (rows of the target crop) and MIC's
+#: mask block side.
+PIXEL_LENGTH_KEYS = ('pseudo_ignore_top', 'pseudo_ignore_bottom',
+                     'mask_block_size')
+#: Areas in pixels of the label files (scaled by ``scale ** 2``): rare class
+#: sampling's pixels of a class that make an image a candidate for it.
+PIXEL_AREA_KEYS = ('min_pixels', )
 
 
 def scaled_size(size: Sequence[int], scale: float) -> Tuple[int, int]:
@@ -48,7 +56,7 @@ def write_fake_data(root: str, images: int, val_images: int,
     """Write GTA5, SYNTHIA and Cityscapes look-alikes (random images and
     label ids in the official layouts, at the official sizes times
     ``scale``) under ``root`` and convert their labels as the converters
-    do.
+    do, class statistics (rare class sampling's) included.
 
     Args:
         root (str): Folder for ``gta/``, ``synthia/``, ``cityscapes/``.
@@ -61,7 +69,8 @@ def write_fake_data(root: str, images: int, val_images: int,
         dict: Dataset type -> data root.
     """
     from clst_mmseg.datasets.convert import (CONVERTED, convert_label_file,
-                                            find_label_pairs)
+                                            find_label_pairs,
+                                            write_dataset_class_stats)
     roots = {kind: osp.join(root, name)
              for kind, name in DATASET_ROOTS.items()}
     write_gta(roots['GTADataset'], images, scaled_size(GTA5_SIZE, scale))
@@ -74,6 +83,7 @@ def write_fake_data(root: str, images: int, val_images: int,
             result = convert_label_file((name, src, dst, True))
             if result != CONVERTED:
                 raise RuntimeError(f'label conversion failed: {result}')
+        write_dataset_class_stats(name, roots[kind])
     return roots
 
 
@@ -93,11 +103,20 @@ def _is_pair(value: Any) -> bool:
             and all(isinstance(v, int) and v > 0 for v in value))
 
 
-def size_changes(cfg: dict, scale: float) -> Dict[str, Tuple[int, int]]:
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and value > 0
+
+
+def size_changes(cfg: dict, scale: float) -> Dict[str, Any]:
     """Every size of the model and the data pipelines, times ``scale``:
     transforms' ``scale`` and ``crop_size`` (also in hooks' pipelines, e.g.
     CBST's round labelling), the data preprocessor's ``size``,
-    ``memory_size`` (CLST's ensemble grid) and a sliding test's ``stride``.
+    ``memory_size`` (CLST's ensemble grid), a sliding test's ``stride``,
+    lengths in pixels (:data:`PIXEL_LENGTH_KEYS`: DAFormer's pseudo-label
+    crop margins, MIC's mask blocks) and, times ``scale ** 2``, areas in
+    pixels of the label files (:data:`PIXEL_AREA_KEYS`: rare class
+    sampling's ``min_pixels``). A scaled value is at least 1.
 
     Args:
         cfg (dict): The resolved config.
@@ -113,6 +132,13 @@ def size_changes(cfg: dict, scale: float) -> Dict[str, Tuple[int, int]]:
         for path, node in _walk(cfg.get(part), part):
             kind = str(node.get('type', ''))
             for key, value in node.items():
+                if key in PIXEL_LENGTH_KEYS and _is_count(value):
+                    out[f'{path}.{key}'] = scaled_size([value], scale)[0]
+                    continue
+                if key in PIXEL_AREA_KEYS and _is_count(value):
+                    out[f'{path}.{key}'] = scaled_size([value],
+                                                       scale**2)[0]
+                    continue
                 if not _is_pair(value):
                     continue
                 if (key in ('crop_size', 'memory_size')
@@ -173,6 +199,31 @@ def smoke_config(config: str, roots: Dict[str, str],
                          **round_changes(resolved)})
     cfg.default_hooks['smoke_probe'] = dict(PROBE_HOOK)
     return cfg
+
+
+def feature_distance_note(cfgs: Dict[str, dict]) -> Optional[str]:
+    """The report's line on the frozen encoder of DAFormer's ImageNet
+    feature distance, for the methods whose configs train with one.
+
+    Args:
+        cfgs (dict): Method -> its resolved smoke config.
+
+    Returns:
+        str, optional: The line; None when no config has a feature distance
+        (``model.fd_weight`` > 0).
+    """
+    ratios = {name: cfg['model'].get('fd_min_ratio')
+              for name, cfg in cfgs.items()
+              if (cfg.get('model') or {}).get('fd_weight', 0) > 0}
+    if not ratios:
+        return None
+    shares = ', '.join(sorted({str(r) for r in ratios.values()}))
+    return (f'FEATURE DISTANCE ({", ".join(sorted(ratios))}): its frozen '
+            'encoder, which stands for the ImageNet model, is randomly '
+            'initialised too (a draw of its own, not the student\'s start); '
+            'with random labels no feature cell has one class on '
+            f'fd_min_ratio={shares} of its pixels, so the encoder runs but '
+            'the distance covers no cell (fd.cells 0)')
 
 
 def run_overrides(iters: int) -> Dict[str, Any]:

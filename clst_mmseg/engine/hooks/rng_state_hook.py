@@ -4,6 +4,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, get_world_size
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
@@ -75,17 +76,39 @@ class RNGStateHook(Hook):
     training streams (their states are put back after it), so a run does not
     depend on how often it was validated. The states load with
     ``torch.load(weights_only=True)``.
+
+    Under DDP only rank 0 saves checkpoints (mmengine calls
+    ``before_save_checkpoint`` on rank 0 alone), so every rank's states are
+    gathered after each training iteration, right before the checkpoint
+    hook (``VERY_LOW``, 90) runs, and rank 0 writes them all.
     """
 
-    priority = 'VERY_LOW'
+    # after every other after_train_iter, right before CheckpointHook's
+    priority = 89
 
     def __init__(self) -> None:
         self._pending = None
         self._before_val = None
+        self._gathered = None  # (runner.iter, [state of each rank])
+
+    def _gather(self, runner) -> None:
+        if get_world_size() > 1:
+            self._gathered = (runner.iter, all_gather_object(get_rng_state()))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        self._gather(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        self._gather(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.setdefault('meta', {}).setdefault('rng_states', {})
-        states[str(runner.rank)] = get_rng_state()
+        if self._gathered is not None and self._gathered[0] == runner.iter:
+            for rank, state in enumerate(self._gathered[1]):
+                states[str(rank)] = state
+        else:
+            states[str(runner.rank)] = get_rng_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = checkpoint.get('meta', {})
