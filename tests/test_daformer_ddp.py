@@ -38,9 +38,10 @@ FAST = as_a_user_runs_it([
 PER_RANK = ('running_mean', 'running_var', 'num_batches_tracked')
 
 
-def _config(tmp_path, method, *hooks, name='ddp.py', diff_rank_seed=True):
+def _config(tmp_path, method, *hooks, name='ddp.py', diff_rank_seed=None):
     """The method's mini config with its own custom hooks plus ``hooks``
-    (from tests/support), 4 validation images, seed 3."""
+    (from tests/support), 4 validation images, seed 3; ``diff_rank_seed``
+    as the shipped configs set it (default_runtime.py) unless given."""
     path = tmp_path / name
     imports = ['clst_mmseg', 'dump_weights_hook', 'draws_dump_hook',
                'kill_hook', 'clst_dump_hook']
@@ -52,7 +53,9 @@ def _config(tmp_path, method, *hooks, name='ddp.py', diff_rank_seed=True):
                                             for k, v in kw.items()) + ')'
             for name, kw in hooks) + ']\n'
         'val_dataloader = dict(dataset=dict(indices=4))\n'
-        f'randomness = dict(seed=3, diff_rank_seed={diff_rank_seed})\n')
+        'randomness = dict(seed=3' + (
+            '' if diff_rank_seed is None else
+            f', diff_rank_seed={diff_rank_seed}') + ')\n')
     return str(path)
 
 
@@ -133,8 +136,8 @@ def _check_trained_identically(work_dir, log, teacher, per_rank=()):
     # rank's workers apart, the config's one seed is enough
     ('mic', 1, False),
     # loading in the main process (the CPU tasks' num_workers=0): its
-    # generators are the ranks' own only with diff_rank_seed
-    ('clst_daformer', 0, True)])
+    # generators are the ranks' own with the shipped diff_rank_seed=True
+    ('clst_daformer', 0, None)])
 def test_two_process_ddp_keeps_the_ranks_identical(tmp_path, mini_data_dir,
                                                    method, workers,
                                                    diff_rank_seed):

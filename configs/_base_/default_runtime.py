@@ -24,7 +24,12 @@ resume = False
 # or config wrote stops with one line naming what differs; True loads it
 # anyway (mmengine then loads the weights whose names match).
 allow_checkpoint_mismatch = False
-randomness = dict(seed=0, deterministic=False)
+# diff_rank_seed: under DDP rank r is seeded with seed + r (mmengine; the
+# sampler's shuffle stays common to the ranks), so ranks that load their data
+# in the main process (num_workers=0, the CPU tasks) draw their own target
+# and rare-class-sampled images instead of all the same ones; one process
+# (rank 0) is seeded as before.
+randomness = dict(seed=0, deterministic=False, diff_rank_seed=True)
 # Evaluations per run at evenly spaced iterations (target-val score and
 # label-free selection criteria -> <work_dir>/trajectory.json, read into the
 # run record; see docs/model_selection.md). 0 turns them off.
