@@ -26,7 +26,7 @@ model = dict(
     # assumed: the ensemble kept at the network's output resolution, as
     # uda/clst.py does for DeepLabV2 (stride 8): the DAFormer head predicts
     # at stride 4 of the 1024x512 Cityscapes frame -> 128x256 cells per
-    # image (195 MiB for 2975 images)
+    # image (195 MB for 2975 images)
     ensemble=dict(memory_size=(128, 256)))
 train_dataloader = dict(
     dataset=dict(rare_class_sampling=_base_.rare_class_sampling))
