@@ -16,6 +16,7 @@ One scenario (module fixture), several tests that read it.
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -51,10 +52,13 @@ TIMEOUT_S = 600
 
 
 def _write_suite(tmp) -> str:
-    """Configs that add the hold hook to each method's mini config, and
-    the suite that runs them (results and work dirs: per invocation)."""
+    """Configs that add the hold hook to each method's mini config (the
+    hook's module beside each config, as a user's own module is found),
+    and the suite that runs them (results and work dirs: per invocation)."""
     for method in METHODS:
         os.makedirs(tmp / 'configs' / method)
+        shutil.copy(osp.join(ROOT, 'tests', 'support', 'gate_hook.py'),
+                    tmp / 'configs' / method / 'gate_hook.py')
         (tmp / 'configs' / method / 'mini.py').write_text(
             f"_base_ = [{osp.join(ROOT, 'configs', method, 'mini.py')!r}]\n"
             "custom_imports = dict(imports=['clst_mmseg.registration', "
@@ -110,8 +114,7 @@ def scenario(slurm_cluster, mini_data_dir, tmp_path_factory):  # noqa: F811
     env = dict(cluster.env, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
                CLST_MMSEG_DATA_DIR=mini_data_dir,
                CLST_TEST_GATE_DIR=str(gate),
-               PYTHONPATH=os.pathsep.join(
-                   [ROOT, osp.join(ROOT, 'tests', 'support')]))
+               PYTHONPATH=ROOT)
     run_ids = {r.method: r.run_id for r in load_suite(suite).runs}
     for run_id in run_ids.values():
         (gate / f'{run_id}.hold').write_text('')
