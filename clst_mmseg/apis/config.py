@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
 from .config_checks import check_config, merge_cfg_options
+from .config_text import format_once
 from .run_inputs import check_run_inputs
 from .vis_backends import check_vis_backends, expand_vis_backends
 
@@ -32,11 +33,12 @@ def load_config(path: str,
         launcher (str): Job launcher. Defaults to 'none'.
 
     Returns:
-        Config: The merged config.
+        Config: The merged config (its text formatted once: see
+        :class:`~.config_text.FormatOnceConfig`).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = format_once(Config.fromfile(path))
     cfg.launcher = launcher
     merge_cfg_options(cfg, cfg_options)
     expand_vis_backends(cfg)
