@@ -76,6 +76,12 @@ def parse_args(argv=None):
                         help='also print the N functions with the most own '
                         'time under cProfile (inflates Python-heavy phases)')
     parser.add_argument('--work-dir', help='default: a temporary folder')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='more --cfg-options of the profiled training, '
+                        'e.g. the suite\'s: +default_hooks.pseudo_label_'
+                        'diagnostics.type=PseudoLabelDiagnosticsHook '
+                        'randomness.seed=0')
     return parser.parse_args(argv)
 
 
@@ -344,7 +350,7 @@ def main(argv=None):
     timer.wrap(Runner, 'save_checkpoint', 'checkpoint writing')
 
     argv_train = [osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
-                  work_dir, '--cfg-options', *opts]
+                  work_dir, '--cfg-options', *opts, *args.cfg_options]
     print('profiling: python ' + ' '.join(argv_train), flush=True)
     train = runpy.run_path(argv_train[0], run_name='profiled_train')
     sys.argv = argv_train
