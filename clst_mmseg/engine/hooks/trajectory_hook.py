@@ -191,9 +191,11 @@ class CheckpointTrajectoryHook(Hook):
             for p in probs:
                 crit.update(p[None])
             refs = None
+            # max(0).indices: argmax(0)'s labels (the first maximum),
+            # ~15x faster on the CPU (pytorch/pytorch#140000)
             if teacher_net is not None and hasattr(teacher_net, 'predict'):
                 t_preds = teacher_net.predict(inputs, copy.deepcopy(samples))
-                refs = [(p.argmax(0), t.pred_sem_seg.data[0])
+                refs = [(p.max(0).indices, t.pred_sem_seg.data[0])
                         for p, t in zip(probs, t_preds)]
             elif memory is not None:
                 refs = []
@@ -202,7 +204,8 @@ class CheckpointTrajectoryHook(Hook):
                         'sample_idx']))
                     small = F.interpolate(p[None], size=tuple(labels.shape),
                                           mode='bilinear',
-                                          align_corners=False)[0].argmax(0)
+                                          align_corners=False)[0].max(0)
+                    small = small.indices
                     refs.append((small, labels.long().masked_fill(~stored,
                                                                   255)))
             for student, reference in refs or []:
