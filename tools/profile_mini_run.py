@@ -489,7 +489,11 @@ def main(argv=None):
     prof = cProfile.Profile() if args.cprofile else None
     if prof:
         prof.enable()
-    train['main']()
+    try:
+        train['main']()
+    except SystemExit as e:  # a tool that ends with sys.exit(0)
+        if e.code not in (0, None):
+            raise
     if prof:
         prof.disable()
     timer.finish()
