@@ -4,8 +4,8 @@ mmengine formats a config's text with yapf (``Config.pretty_text``) each
 time it is asked for it, and a training asks five times for the same text:
 the runner logs it, dumps it to the work dir, the visualizer's backend
 saves it, ``RuntimeInfoHook`` puts it into the message hub and every
-checkpoint carries it (~0.1-0.3 s of CPU each on the mini configs, most of
-a second per run).
+checkpoint carries it (~0.2 s of CPU each on the mini configs, ~1 s per
+run).
 """
 from mmengine.config import Config
 

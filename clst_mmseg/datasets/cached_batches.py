@@ -9,8 +9,10 @@ complete pass and hands out those same batch objects afterwards, so every
 later pass sees exactly the data a fresh pass would produce -- provided
 the pipeline is deterministic (no random transform) and the consumers do
 not change the batches in place (mmseg's data preprocessors copy what
-they change). Iterating the wrapped loader's private generator is skipped
-too, which the global random number generators never see.
+they change). The wrapped loader must draw from a generator of its own
+(``DataLoader(generator=...)``): a loader without one draws its base seed
+from torch's global generator at every pass, and skipping those passes
+would change the random stream of the training.
 """
 from typing import Any, Iterator, List, Optional
 
@@ -45,7 +47,8 @@ class CachedBatches:
 
     Args:
         loader (Iterable): A data loader that yields the same batches on
-            every pass (no shuffling, no random transform).
+            every pass (no shuffling, no random transform) and draws from a
+            generator of its own.
         max_mb (float): Memory budget in MiB for the kept batches.
             0 keeps nothing. Defaults to 512.
     """
