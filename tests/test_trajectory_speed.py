@@ -90,6 +90,15 @@ def test_a_set_over_the_budget_is_read_every_time(max_mb):
         CachedBatches(loader, max_mb=-1)
 
 
+def test_a_loader_on_the_global_generator_is_refused():
+    # its passes draw base seeds from torch's global generator: skipping
+    # them would change the training's random stream
+    from torch.utils.data import DataLoader
+    with pytest.raises(ValueError, match='generator of its own'):
+        CachedBatches(DataLoader([1, 2, 3]))
+    CachedBatches(DataLoader([1, 2, 3], generator=torch.Generator()))
+
+
 @pytest.fixture(scope='module')
 def small_mini(tmp_path_factory):
     return mini.generate_mini(
@@ -101,8 +110,9 @@ def _hook(cfg, root, cache_mb):
     hook = CheckpointTrajectoryHook(num_points=2, target_images=5,
                                     batch_size=2, cache_mb=cache_mb)
     target = copy.deepcopy(cfg.train_dataloader.dataset.target)
+    pipeline = _without_labels(cfg.val_dataloader.dataset.pipeline)
     target.update(data_root=osp.join(root, 'target'), indices=5,
-                  pipeline=_without_labels(cfg.val_dataloader.dataset.pipeline))
+                  pipeline=pipeline)
     source = copy.deepcopy(cfg.source_val_dataloader.dataset)
     source.update(data_root=osp.join(root, 'source_val'))
     hook._target = hook._loader(target.to_dict())

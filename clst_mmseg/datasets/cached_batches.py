@@ -19,6 +19,7 @@ from typing import Any, Iterator, List, Optional
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
+from torch.utils.data import DataLoader
 
 
 def batch_nbytes(obj: Any) -> int:
@@ -57,6 +58,11 @@ class CachedBatches:
         if not max_mb >= 0:
             raise ValueError(f'CachedBatches: max_mb must be >= 0, got '
                              f'{max_mb!r}')
+        if isinstance(loader, DataLoader) and loader.generator is None:
+            raise ValueError('CachedBatches: the DataLoader needs a generator '
+                             'of its own (generator=torch.Generator()); '
+                             "without one each pass draws from torch's "
+                             'global generator')
         self.loader = loader
         self.max_bytes = int(max_mb * 2**20)
         self.nbytes = 0
