@@ -9,6 +9,7 @@ import os.path as osp
 import subprocess
 import sys
 from types import SimpleNamespace
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -281,6 +282,25 @@ def test_short_mini_run_logs_sane_scores_and_trains_the_same(
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_ground_truth_decodes_each_label_file_once(tmp_path):
+    """Every step reads the labels of its target images: the hook decodes
+    each file once per run and hands out copies of the same array."""
+    import mmcv
+    gt = np.arange(24, dtype=np.uint8).reshape(4, 6) % 3
+    cv2.imwrite(str(tmp_path / 'gt.png'), gt)
+    hook = PseudoLabelDiagnosticsHook(interval=2)
+    hook.before_train(_runner(_Model(None), _Target(str(tmp_path / 'gt.png')),
+                              'diag_cache'))
+    meta = dict(sample_idx=0, img_shape=(4, 6))
+    with mock.patch.object(mmcv, 'imfrombytes',
+                           wraps=mmcv.imfrombytes) as decode:
+        first = hook.ground_truth(meta)
+        first[0, 0] = 99  # a copy: the next step sees the file's labels
+        for _ in range(3):
+            assert np.array_equal(hook.ground_truth(meta).numpy(), gt)
+    assert decode.call_count == 1
 
 
 @pytest.mark.parametrize('config', ['configs/self_training/mini.py',

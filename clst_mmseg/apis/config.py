@@ -10,6 +10,7 @@ from mmengine.config import Config
 
 from clst_mmseg.engine.hooks import check_ensemble_pipeline
 from .config_checks import check_config
+from .config_text import format_once
 from .custom_imports import import_custom_modules
 from .run_inputs import check_run_inputs
 from .schedule_length import merge_overrides, schedule_line
@@ -47,7 +48,8 @@ def load_config(path: str,
             runs. Defaults to True.
 
     Returns:
-        Config: The merged config.
+        Config: The merged config (its text formatted once: see
+            :class:`~.config_text.FormatOnceConfig`).
 
     Raises:
         FileNotFoundError: No such config file.
@@ -56,7 +58,7 @@ def load_config(path: str,
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = format_once(Config.fromfile(path, import_custom_modules=False))
     # mmengine 0.10's fromfile takes format_python_code but does not pass
     # it on to the Config it returns (pretty_text reads this attribute)
     super(Config, cfg).__setattr__('_format_python_code', format_python_code)

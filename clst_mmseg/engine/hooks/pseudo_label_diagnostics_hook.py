@@ -7,10 +7,11 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook, LoggerHook
 from mmengine.model import is_model_wrapper
-from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import HOOKS
 from torch import Tensor
 
+from clst_mmseg.datasets.transforms.cached_loading import \
+    CachedLoadAnnotations
 from clst_mmseg.evaluation.pseudo_label_quality import (confusion_counts,
                                                         labels_in_aug_frame,
                                                         pseudo_label_scores)
@@ -86,7 +87,9 @@ class PseudoLabelDiagnosticsHook(Hook):
                     f'{info.get("img_path")} has no label file '
                     f'({path!r}); the diagnostics need target-train labels '
                     "(the target dataset's seg_map_path, e.g. gtFine/train)")
-        self._load = LoadAnnotations()
+        # each label file decoded once per run (the target set is drawn
+        # from many times); the same arrays as mmseg's LoadAnnotations
+        self._load = CachedLoadAnnotations()
         self._classes = list(self._target.metainfo['classes'])
         if self.interval is None:
             loggers = [h for h in runner.hooks if isinstance(h, LoggerHook)]
