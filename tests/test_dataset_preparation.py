@@ -220,6 +220,22 @@ def test_preflight_on_an_empty_machine(tmp_path, monkeypatch):
         table.endswith('; nothing is executed')
 
 
+def test_preflight_names_a_missing_class_statistics_file_once(
+        tmp_path, monkeypatch):
+    """Every run that samples rare classes from one source reads one
+    statistics file: a missing file is one row naming those runs."""
+    monkeypatch.chdir(tmp_path)
+    runs = [_run(osp.join(ROOT, 'configs', m, 'gta2cs.py'),
+                 f'gta2cs/{m}/s{s}') for m in ('daformer', 'mic')
+            for s in (0, 1)]
+    rows = [r for r in preflight(_suite(), runs, query_gpus=lambda ids: [])
+            if r.check == 'class stats']
+    assert [(r.subject, r.status) for r in rows] == [
+        ('gta2cs/daformer, mic (4 run(s))', FAIL)]
+    assert 'data/gta/sample_class_stats.json' in rows[0].detail
+    assert rows[0].fix == 'python tools/convert_datasets/gta.py data/gta'
+
+
 def test_preflight_on_a_complete_fake_tree(tree):
     """Everything present (counts: a deliberate subset, allowed by the
     runs' +allow_partial_data), a GPU that is large enough: all ok; a GPU

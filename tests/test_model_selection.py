@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from clst_mmseg.benchmark.selection import (bootstrap_ci, protocol_ranks,
+from clst_mmseg.benchmark.selection import (protocol_ranks,
                                             protocol_table, select,
                                             selections, seeds_needed,
                                             t_test_power, trajectory_frame)
@@ -142,15 +142,6 @@ def test_selection_and_regret_exact():
     assert tau['last'].iloc[0] == pytest.approx(1.0)
     with pytest.raises(KeyError, match="no criterion 'im'"):
         select(frame, 'im')
-
-
-def test_bootstrap_ci():
-    out = bootstrap_ci([1.0, 2.0, 3.0], n_boot=2000, seed=0)
-    assert out['estimate'] == pytest.approx(2.0)
-    assert 1.0 <= out['low'] < 2.0 < out['high'] <= 3.0
-    diff = bootstrap_ci([5.0, 5.0], [1.0, 1.0])
-    assert (diff['estimate'], diff['low'], diff['high']) == (4.0, 4.0, 4.0)
-    assert np.isnan(bootstrap_ci([1.0])['low'])
 
 
 def test_seeds_needed():

@@ -56,8 +56,9 @@ def test_rendered_numbers_are_those_of_each_configs_task():
     once paired its GTA5 configs with SYNTHIA numbers: the task was read
     from the card's config names, cbst_gta2cs did not start with gta2cs)."""
     refs = load_references()
+    docs = rendered_docs(ROOT, refs)
     for card in (load_card(p) for p in CARDS.values()):
-        text = rendered_docs(ROOT, refs)[osp.join(
+        text = docs[osp.join(
             'docs', 'protocols', card['file'].replace('.yaml', '.md'))]
         for path in card['configs'].values():
             task = config_task(path, set(refs['task'])) or osp.basename(

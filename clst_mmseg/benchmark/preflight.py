@@ -134,6 +134,17 @@ def config_family(cfg: Dict) -> str:
 
 
 # ----------------------------------------------------------------- data
+def _runs_subject(runs: Sequence[RunSpec]) -> str:
+    """``task/method, method (N run(s))`` for a group of runs."""
+    names: Dict[str, List[str]] = {}
+    for run in runs:
+        methods = names.setdefault(run.task, [])
+        if run.method not in methods:
+            methods.append(run.method)
+    return ('; '.join(f'{task}/{", ".join(m)}' for task, m in names.items())
+            + f' ({len(runs)} run(s))')
+
+
 def _data_checks(runs: Sequence[RunSpec]) -> List[Check]:
     import clst_mmseg
     clst_mmseg.register_all_modules()
@@ -143,6 +154,8 @@ def _data_checks(runs: Sequence[RunSpec]) -> List[Check]:
     rows: List[Check] = []
     subjects: Dict[str, str] = {}  # dataset identity -> table subject
     results: Dict[str, Tuple[List[str], List[str]]] = {}
+    # one row per missing statistics file, naming the runs that read it
+    stats_runs: Dict[Tuple[str, Optional[str]], List[RunSpec]] = {}
     for run in runs:
         cfg = _resolved(run)
         partial = bool(cfg.get('allow_partial_data', False))
@@ -161,10 +174,13 @@ def _data_checks(runs: Sequence[RunSpec]) -> List[Check]:
                     (f' {prefix}' if prefix else '') +
                     ('' if labels else ' (images only)'))
         for p in class_stats_problems(cfg):
-            rows.append(Check('class stats', run.label, FAIL, str(p),
-                              getattr(p, 'fix', None)))
+            stats_runs.setdefault((str(p), getattr(p, 'fix', None)),
+                                  []).append(run)
         for p in synthia_scoring_problems(cfg):
             rows.append(Check('config', run.label, FAIL, str(p)))
+    for (problem, fix), readers in stats_runs.items():
+        rows.append(Check('class stats', _runs_subject(readers), FAIL,
+                          problem, fix))
     for ident, (problems, notes) in results.items():
         if problems:
             for p in problems:

@@ -153,32 +153,6 @@ def protocol_ranks(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def bootstrap_ci(a: Sequence[float], b: Optional[Sequence[float]] = None,
-                 level: float = 0.95, n_boot: int = 10000,
-                 seed: int = 0) -> Dict[str, float]:
-    """Percentile bootstrap interval over seeds of ``mean(a)`` or, with
-    ``b``, of ``mean(a) - mean(b)`` (seeds of each side resampled
-    independently).
-
-    Returns:
-        dict: ``estimate``, ``low``, ``high`` (NaN when a side has fewer
-        than 2 values).
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = None if b is None else np.asarray(b, dtype=np.float64)
-    est = a.mean() - (0.0 if b is None else b.mean()) if len(a) and (
-        b is None or len(b)) else np.nan
-    if len(a) < 2 or (b is not None and len(b) < 2):
-        return dict(estimate=float(est), low=np.nan, high=np.nan)
-    rng = np.random.default_rng(seed)
-    boot = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
-    if b is not None:
-        boot = boot - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha])
-    return dict(estimate=float(est), low=float(low), high=float(high))
-
-
 def t_test_power(diff: float, sd: float, n: int, alpha: float = 0.05) -> float:
     """Power of a two-sided two-sample t-test with ``n`` seeds per side, a
     true difference ``diff`` and a common standard deviation ``sd``."""

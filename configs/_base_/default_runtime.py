@@ -24,11 +24,14 @@ resume = False
 # or config wrote stops with one line naming what differs; True loads it
 # anyway (mmengine then loads the weights whose names match).
 allow_checkpoint_mismatch = False
-# diff_rank_seed: under DDP rank r is seeded with seed + r (mmengine; the
-# sampler's shuffle stays common to the ranks), so ranks that load their data
-# in the main process (num_workers=0, the CPU tasks) draw their own target
-# and rare-class-sampled images instead of all the same ones; one process
-# (rank 0) is seeded as before.
+# diff_rank_seed: under DDP rank r is seeded with seed + r (mmengine), so
+# ranks that load their data in the main process (num_workers=0, the CPU
+# tasks) draw their own target and rare-class-sampled images instead of all
+# the same ones. The sampler's shuffle seed is then drawn from the seeded
+# numpy generator (mmengine's sync_random_seed, common to the ranks) instead
+# of being `seed`: one process shuffles in another (still seed-determined)
+# order than with diff_rank_seed=False, so its numbers differ from runs made
+# without it.
 randomness = dict(seed=0, deterministic=False, diff_rank_seed=True)
 # Evaluations per run at evenly spaced iterations (target-val score and
 # label-free selection criteria -> <work_dir>/trajectory.json, read into the
