@@ -45,8 +45,8 @@ def _last_line(out):
 
 def test_unlogged_nan_loss_stops_training_in_one_line(tmp_path,
                                                       mini_data_dir):
-    # the logger writes every 100 iterations: only the check of every step
-    # sees the NaN of iteration 3
+    # the check of every step (not the logger) stops at the NaN of
+    # iteration 3
     out = _run(['tools/train.py',
                 _faulty(tmp_path, "dict(type='PoisonWeightsHook', at=2)"),
                 '--work-dir', str(tmp_path / 'wd'), '--cfg-options', *FAST],

@@ -25,7 +25,7 @@ def test_a_shorter_run_moves_the_poly_end_and_the_logger(capsys):
     assert cfg.default_hooks.logger.interval == 6  # 10 loss lines
     assert capsys.readouterr().out.splitlines() == [
         'schedule: train_cfg.max_iters 500 -> 60; param_scheduler.0.end '
-        '(PolyLR) 500 -> 60; default_hooks.logger.interval 100 -> 6'
+        '(PolyLR) 500 -> 60; default_hooks.logger.interval 50 -> 6'
     ]
     # the benchmark's identity resolves the same config
     resolved = resolve_config(CLST, {'train_cfg.max_iters': 60})
