@@ -48,12 +48,12 @@ def test_what_the_command_sets_stays(capsys):
 def test_no_length_change_no_rewrite(capsys):
     cfg = load_config(CLST, {'randomness.seed': 3})
     assert cfg.param_scheduler[0].end == 500
-    assert cfg.default_hooks.logger.interval == 100
+    assert cfg.default_hooks.logger.interval == 50
     assert capsys.readouterr().out == ''
     # longer: the logger keeps its interval (already >= 10 lines)
     cfg = load_config(CLST, {'train_cfg.max_iters': 1500})
     assert cfg.param_scheduler[0].end == 1500
-    assert cfg.default_hooks.logger.interval == 100
+    assert cfg.default_hooks.logger.interval == 50
 
 
 def test_mmcv_style_end_and_a_fixed_warm_up(tmp_path):
