@@ -1,7 +1,9 @@
 """AdaptSegNet: discriminator, GAN losses and their label convention, the
 multi-level model, the two-optimizer train step, the optimizer-wrapper
-constructor, configs; slow: a short run of the tools and resume
-equivalence (segmentor, discriminators, both optimizers)."""
+constructor, configs; slow: a short run of the tools. Resume equivalence
+(segmentor, discriminators, both optimizers and schedulers against an
+uninterrupted run) is the method check's (test_method_check.py); a SIGKILL
+and --resume of AdaptSegNet, test_adversarial_ddp.py's."""
 import copy
 import math
 import os
@@ -402,62 +404,3 @@ def test_train_and_test_tools_on_mini(tmp_path, mini_data_dir):
                for ln in test.stdout.splitlines())
 
 
-@pytest.mark.slow
-def test_resume_equivalence_with_two_optimizers(tmp_path, mini_data_dir):
-    """Killed with SIGKILL after the iteration-2 checkpoint and resumed, a
-    run ends with the same segmentor and discriminator weights, states of
-    both optimizers and both schedulers as an uninterrupted one."""
-    run = _tools()
-    opts = [*FAST, 'randomness.deterministic=True']
-
-    def train(work_dir, config=CONFIG, resume=False):
-        args = ['tools/train.py', str(config), '--work-dir', str(work_dir),
-                '--cfg-options', *opts]
-        if resume:
-            args.insert(2, '--resume')
-        return run(args, mini_data_dir)
-
-    full = train(tmp_path / 'full')
-    assert full.returncode == 0, full.stderr[-3000:]
-    killing = tmp_path / 'killing.py'
-    killing.write_text(
-        f"_base_ = ['{CONFIG}']\n"
-        "custom_imports = dict(imports=['clst_mmseg', 'kill_hook'])\n"
-        "custom_hooks = [dict(type='RNGStateHook'),\n"
-        "                dict(type='KillAfterIterHook', kill_at=2)]\n")
-    killed = train(tmp_path / 'resumed', config=killing)
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert not osp.exists(tmp_path / 'resumed' / 'iter_4.pth')
-    resumed = train(tmp_path / 'resumed', resume=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-
-    a = torch.load(tmp_path / 'full' / 'iter_4.pth', map_location='cpu',
-                   weights_only=True)
-    b = torch.load(tmp_path / 'resumed' / 'iter_4.pth', map_location='cpu',
-                   weights_only=True)
-    assert a['meta']['iter'] == b['meta']['iter'] == 4
-    assert a['state_dict'].keys() == b['state_dict'].keys()
-    assert any(k.startswith('discriminators.') for k in a['state_dict'])
-    for k, v in a['state_dict'].items():
-        assert torch.equal(v, b['state_dict'][k]), k
-
-    def assert_same(x, y, path):
-        if isinstance(x, torch.Tensor):
-            assert torch.equal(x, y), path
-        elif isinstance(x, dict):
-            assert x.keys() == y.keys(), path
-            for k in x:
-                assert_same(x[k], y[k], f'{path}.{k}')
-        elif isinstance(x, (list, tuple)):
-            assert len(x) == len(y), path
-            for i, (u, v) in enumerate(zip(x, y)):
-                assert_same(u, v, f'{path}[{i}]')
-        else:
-            assert x == y, path
-
-    assert set(a['optimizer']) == {'segmentor', 'discriminators'}
-    assert_same(a['optimizer'], b['optimizer'], 'optimizer')
-    assert 'exp_avg_sq' in next(iter(
-        a['optimizer']['discriminators']['state'].values()))
-    assert_same(a['param_schedulers'], b['param_schedulers'],
-                'param_schedulers')
