@@ -11,7 +11,9 @@ cancelled run resumes at iteration 6 when the suite is run again. Both
 records then hold what a local run of the same suite records (metrics,
 per-class IoU, curves, trajectory), and the progress lines follow Slurm's
 states. The local reference run executes while the Slurm jobs are held.
-One scenario (module fixture), several tests that read it.
+One scenario, several tests that read it: a session fixture, so that
+pytest-xdist interleaving other modules' tests on the group's worker does
+not tear it down and run it again (a module fixture was set up twice).
 """
 import json
 import os
@@ -104,7 +106,7 @@ def _queue(cluster):
     return jobs
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def scenario(slurm_cluster, mini_data_dir, tmp_path_factory):  # noqa: F811
     cluster = slurm_cluster
     tmp = tmp_path_factory.mktemp('slurm_suite')
