@@ -23,24 +23,26 @@ def _cfg(**extra):
 
 
 def test_counts_follow_the_trajectory_points():
-    assert pmr.full_counts(_cfg()) == dict(iterations=500, evaluations=10,
+    assert pmr.full_counts(_cfg()) == dict(iterations=250, evaluations=5,
                                            checkpoints=1)
     five = _cfg(trajectory_points=5)
     assert pmr.full_counts(five)['evaluations'] == 5
     off = _cfg(trajectory_points=0)  # train_cfg.val_interval=50 again
-    assert pmr.full_counts(off)['evaluations'] == 10
+    assert pmr.full_counts(off)['evaluations'] == 5
+    ten = _cfg(trajectory_points=10)
+    assert pmr.full_counts(ten)['evaluations'] == 10
 
 
 def test_miniature_scales_every_iteration_scheduler():
     # DAFormer's schedule: poly decay to max_iters + 1, linear warm-up
     cfg = _cfg(param_scheduler=[
-        dict(type='PolyLR', power=1.0, by_epoch=False, begin=0, end=501),
+        dict(type='PolyLR', power=1.0, by_epoch=False, begin=0, end=251),
         dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-             end=20)
+             end=10)
     ])
     opts = pmr.miniature_options(cfg, 100)
     assert 'train_cfg.max_iters=100' in opts
-    assert 'param_scheduler.0.end=100' in opts  # round(100.2)
+    assert 'param_scheduler.0.end=100' in opts  # round(100.4)
     assert 'param_scheduler.1.end=4' in opts
     assert not [o for o in opts if '.begin=' in o]  # 0 stays 0
 
@@ -57,7 +59,7 @@ def test_profile_rows_add_up_to_the_cost_model(tmp_path, mini_data_dir):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout[out.stdout.index('profile of one run'):]
     assert ('measured: 8 iterations, 2 evaluation(s), 1 checkpoint '
-            'write(s); full schedule: 500 iterations, 2 evaluation(s)'
+            'write(s); full schedule: 250 iterations, 2 evaluation(s)'
             in text)
     rows = {}
     for line in text.splitlines():
@@ -72,10 +74,10 @@ def test_profile_rows_add_up_to_the_cost_model(tmp_path, mini_data_dir):
                  'evaluation: trajectory, source-val mIoU'):
         assert part in rows, part
     model = re.search(r'cost model \(CPU s\): ([\d.]+) per run .* \+ '
-                      r'([\d.]+) ms x 500 iterations \+ ([\d.]+) s x 2 '
+                      r'([\d.]+) ms x 250 iterations \+ ([\d.]+) s x 2 '
                       r'evaluations = ([\d.]+)', text)
     assert model, text[-500:]
     fixed, per_iter, per_eval, total = map(float, model.groups())
     assert total == pytest.approx(sum(rows.values()), abs=0.1 * len(rows))
-    assert fixed + per_iter * 0.5 + per_eval * 2 == pytest.approx(total,
+    assert fixed + per_iter * 0.25 + per_eval * 2 == pytest.approx(total,
                                                                   abs=0.2)

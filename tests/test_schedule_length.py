@@ -24,8 +24,8 @@ def test_a_shorter_run_moves_the_poly_end_and_the_logger(capsys):
     assert cfg.param_scheduler[0].end == 60
     assert cfg.default_hooks.logger.interval == 6  # 10 loss lines
     assert capsys.readouterr().out.splitlines() == [
-        'schedule: train_cfg.max_iters 500 -> 60; param_scheduler.0.end '
-        '(PolyLR) 500 -> 60; default_hooks.logger.interval 50 -> 6'
+        'schedule: train_cfg.max_iters 250 -> 60; param_scheduler.0.end '
+        '(PolyLR) 250 -> 60; default_hooks.logger.interval 25 -> 6'
     ]
     # the benchmark's identity resolves the same config
     resolved = resolve_config(CLST, {'train_cfg.max_iters': 60})
@@ -40,20 +40,20 @@ def test_what_the_command_sets_stays(capsys):
     assert cfg.param_scheduler[0].end == 500
     assert cfg.default_hooks.logger.interval == 100
     assert capsys.readouterr().out.strip() == (
-        'schedule: train_cfg.max_iters 500 -> 60; param_scheduler.0.end '
+        'schedule: train_cfg.max_iters 250 -> 60; param_scheduler.0.end '
         '(PolyLR) 500 as set')
     assert resolve_config(CLST, options)['param_scheduler'][0]['end'] == 500
 
 
 def test_no_length_change_no_rewrite(capsys):
     cfg = load_config(CLST, {'randomness.seed': 3})
-    assert cfg.param_scheduler[0].end == 500
-    assert cfg.default_hooks.logger.interval == 50
+    assert cfg.param_scheduler[0].end == 250
+    assert cfg.default_hooks.logger.interval == 25
     assert capsys.readouterr().out == ''
     # longer: the logger keeps its interval (already >= 10 lines)
     cfg = load_config(CLST, {'train_cfg.max_iters': 1500})
     assert cfg.param_scheduler[0].end == 1500
-    assert cfg.default_hooks.logger.interval == 50
+    assert cfg.default_hooks.logger.interval == 25
 
 
 def test_mmcv_style_end_and_a_fixed_warm_up(tmp_path):
@@ -86,7 +86,7 @@ def test_a_suite_override_of_max_iters_alone_moves_the_end():
                        extra_overrides={'train_cfg.max_iters': 200})
     for run in suite.runs:
         # the poly decay ends at max_iters (DAFormer's: max_iters + 1)
-        offset = resolve_config(run.config)['param_scheduler'][0]['end'] - 500
+        offset = resolve_config(run.config)['param_scheduler'][0]['end'] - 250
         assert run.resolved_config['param_scheduler'][0]['end'] == \
             200 + offset
         # tools/train.py derives the end itself: only max_iters is passed

@@ -35,8 +35,9 @@ allow_checkpoint_mismatch = False
 randomness = dict(seed=0, deterministic=False, diff_rank_seed=True)
 # Evaluations per run at evenly spaced iterations (target-val score and
 # label-free selection criteria -> <work_dir>/trajectory.json, read into the
-# run record; see docs/model_selection.md). 0 turns them off.
-trajectory_points = 10
+# run record; see docs/model_selection.md): `trajectory_points`, set by the
+# schedule (schedules/uda_40k.py: 10; schedules/mini.py: 5). 0 turns them
+# off.
 # The hooks of every config: RNGStateHook saves and restores the RNG states
 # so that --resume continues exactly; CheckpointTrajectoryHook records the
 # trajectory; WarmupCheckHook says where each warm-up ends and warns when

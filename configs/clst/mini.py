@@ -13,6 +13,6 @@ model = dict(
     # stride-4 output of the 64x64 mini images
     ensemble=dict(memory_size=(16, 16)))
 # The warm-up is the base's warmup_ratio 0.25, as configs/self_training/mini.py
-# (iteration 125 of mini's 500; by then the ensemble has seen each of the 500
-# target images ~2 times, ~8 times by the end of the run).
+# (iteration 62 of mini's 250; by then the ensemble has seen each of the 500
+# target images about once (8 per batch), ~4 times by the end of the run).
 custom_hooks = _base_.common_custom_hooks + [_base_.temporal_ensemble_hook]

@@ -3,8 +3,9 @@
 # at a fraction of the width and depth), ~0.55M parameters (mini_deeplab.py:
 # ~0.19M; a MiT with 8-dim stage-1 tokens and ~0.19M parameters reached 30.6
 # target mIoU source-only against 34.6 for this one, at the same CPU time).
-# Source-only 34.6 / oracle 56.9 target mIoU (seed 0, 500 iterations;
-# mini_deeplab.py: 37.7 / 61.7 over 3 seeds). Poles (1-2 px wide) stay at 0
+# Source-only 34.6 / oracle 56.9 target mIoU (seed 0, 500 iterations at lr
+# 1e-3, when this size was chosen; mini_deeplab.py: 37.7 / 61.7 over 3
+# seeds). Poles (1-2 px wide) stay at 0
 # IoU even for the oracle: the 7x7/4 patch embedding and the stride-4 fused
 # map do not resolve them in 64x64 images.
 #

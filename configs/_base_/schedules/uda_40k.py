@@ -13,6 +13,8 @@ param_scheduler = [
          by_epoch=False)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=4000)
+# evaluations per run at evenly spaced iterations (default_runtime.py)
+trajectory_points = 10
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
