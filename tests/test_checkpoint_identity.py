@@ -61,7 +61,7 @@ def test_identity_ignores_locations_and_schedule_but_resume_checks_optim():
         _cfg('source_only', options={'optim_wrapper.optimizer.lr': 0.5}))
     assert identity_differences(base, lr, ('model', 'data')) == []
     assert identity_differences(base, lr) == [
-        'optim_wrapper.optimizer.lr: 0.001 -> 0.5'
+        'optim_wrapper.optimizer.lr: 0.002 -> 0.5'
     ]
 
 

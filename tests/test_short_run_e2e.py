@@ -45,8 +45,8 @@ def short_run(tmp_path_factory, mini_data_dir):
 
 def test_a_short_run_follows_its_length_and_names_its_tables(short_run):
     _, text = short_run
-    assert ('schedule: train_cfg.max_iters 500 -> 8; param_scheduler.0.end '
-            '(PolyLR) 500 -> 8; default_hooks.logger.interval 50 -> 1'
+    assert ('schedule: train_cfg.max_iters 250 -> 8; param_scheduler.0.end '
+            '(PolyLR) 250 -> 8; default_hooks.logger.interval 25 -> 1'
             ) in text.splitlines()
     assert len(re.findall(r'Iter\(train\) \[\s*\d+/8\]', text)) == 8
     assert re.findall(r'per class results.*', text) == [
