@@ -1,11 +1,14 @@
 import os
 import os.path as osp
+import sys
 
 import pytest
 
 import clst_mmseg
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tests/support: the hooks the tests' configs import, and forked_tool
+sys.path.insert(0, osp.join(ROOT, 'tests', 'support'))
 # The tests build clst_mmseg's datasets, models and hooks from mmseg's
 # registries (`import clst_mmseg` alone is light).
 clst_mmseg.register_all_modules()

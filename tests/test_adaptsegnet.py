@@ -8,8 +8,6 @@ import copy
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,6 +18,7 @@ from clst_mmseg.models.discriminators import (AdversarialLoss,
                                               FCDiscriminator, gan_loss)
 from clst_mmseg.models.segmentors.adaptsegnet import with_auxiliary_head
 from conftest import ROOT
+from forked_tool import run_tool
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import PixelData
@@ -370,9 +369,7 @@ def _tools():
         env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                    OMP_NUM_THREADS='1',
                    PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
-        return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                              text=True, capture_output=True,
-                              timeout=timeout)
+        return run_tool(args, ROOT, env, timeout=timeout)
 
     return run
 

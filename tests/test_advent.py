@@ -5,8 +5,6 @@ import copy
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,6 +13,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.engine.optimizers import UDAOptimWrapperConstructor
 from clst_mmseg.models.segmentors.advent import entropy_loss, self_information
 from conftest import ROOT
+from forked_tool import run_tool
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import PixelData
@@ -262,8 +261,7 @@ def test_train_and_test_tools_on_mini(tmp_path, mini_data_dir):
                OMP_NUM_THREADS='1')
 
     def run(args):
-        return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                              text=True, capture_output=True, timeout=600)
+        return run_tool(args, ROOT, env, timeout=600)
 
     out = run(['tools/train.py', 'configs/advent/mini.py', '--work-dir',
                str(tmp_path), '--cfg-options', 'train_cfg.max_iters=4',

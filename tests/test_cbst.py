@@ -5,7 +5,6 @@ middle of a round."""
 import logging
 import os
 import os.path as osp
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -21,6 +20,7 @@ from clst_mmseg.models.utils.pseudo_label import (class_normalised_labels,
                                                   subsampled_confidences)
 from clst_mmseg.models.utils.pseudo_label_store import PseudoLabelStore
 from conftest import ROOT, as_a_user_runs_it, check_user_hooks_ran
+from forked_tool import run_tool
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
@@ -253,8 +253,7 @@ def _train(work_dir, mini_data_dir, config=CONFIG, resume=False):
             'model.num_rounds=2', 'randomness.deterministic=True']
     if resume:
         args.insert(2, '--resume')
-    return subprocess.run(args, cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=600)
+    return run_tool(args[1:], ROOT, env, timeout=600)
 
 
 @pytest.mark.slow

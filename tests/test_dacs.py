@@ -6,8 +6,6 @@ Resume equivalence, teacher and step included, is the method check's
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.models.segmentors.dacs import EMATeacher, pixel_weighted_ce
 from clst_mmseg.models.utils.classmix import class_mix_masks, mix
 from conftest import ROOT
+from forked_tool import run_tool
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -250,8 +249,7 @@ def _run(args, mini_data_dir):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                OMP_NUM_THREADS='1',
                PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
-    return subprocess.run([sys.executable] + args, cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=300)
+    return run_tool(args, ROOT, env, timeout=300)
 
 
 def _train(work_dir, mini_data_dir, config='configs/dacs/mini.py',

@@ -8,8 +8,6 @@ method check's for every method (test_method_check.py); a SIGKILL and
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -28,6 +26,7 @@ from clst_mmseg.models.utils.classmix import class_mix_masks
 from clst_mmseg.models.utils.head_features import capture_classifier_input
 from clst_mmseg.models.utils.masking import block_mask, mask_image
 from conftest import ROOT
+from forked_tool import run_tool
 
 register_all_modules()
 
@@ -339,8 +338,7 @@ def _run(args, mini_data_dir):
                OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests',
                                                           'support')]))
-    return subprocess.run([sys.executable] + args, cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=600)
+    return run_tool(args, ROOT, env, timeout=600)
 
 
 def _train(work_dir, mini_data_dir, config, extra=()):

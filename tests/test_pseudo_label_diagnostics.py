@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import os.path as osp
-import subprocess
 import sys
 from types import SimpleNamespace
 from unittest import mock
@@ -33,6 +32,7 @@ from clst_mmseg.evaluation.pseudo_label_quality import (confusion_counts,
 from clst_mmseg.benchmark.workdir import pseudo_label_curve, read_scalars
 from clst_mmseg.datasets.convert import convert_dataset
 from conftest import ROOT
+from forked_tool import run_tool
 from fixtures_real_layouts import make_cityscapes
 
 register_all_modules(init_default_scope=True)
@@ -252,8 +252,7 @@ def _train(work_dir, mini_data_dir, extra=()):
             'default_hooks.checkpoint.interval=30',
             'default_hooks.logger.interval=10', 'model.warmup_ratio=0.0',
             'randomness.deterministic=True', *extra]
-    return subprocess.run(args, cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=600)
+    return run_tool(args[1:], ROOT, env, timeout=600)
 
 
 @pytest.mark.slow

@@ -3,13 +3,12 @@
 traceback, and loses nothing. A few iterations each."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from conftest import ROOT
+from forked_tool import run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +23,7 @@ def _run(args, mini_data_dir=None):
                                                            'support')]))
     if mini_data_dir:
         env['CLST_MMSEG_DATA_DIR'] = mini_data_dir
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=600)
+    return run_tool(args, ROOT, env, timeout=600)
 
 
 def _faulty(tmp_path, hook):

@@ -5,8 +5,6 @@ tools (CBST as released included)."""
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,6 +13,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.models.segmentors.self_training import (SelfTraining,
                                                         pseudo_label_ce)
 from conftest import ROOT
+from forked_tool import run_tool
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
@@ -174,8 +173,7 @@ def test_bad_warmup():
 def _run(args, mini_data_dir):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                OMP_NUM_THREADS='1', PYTHONPATH=ROOT)  # this checkout's code
-    return subprocess.run([sys.executable] + args, cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=300)
+    return run_tool(args, ROOT, env, timeout=300)
 
 
 @pytest.mark.slow

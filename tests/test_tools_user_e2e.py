@@ -4,8 +4,6 @@ machine, mmseg's inference API and tools/infer.py, tools/test.py --tta and
 --show-dir."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import ROOT
+from forked_tool import run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +25,7 @@ FAST = [
 def _run(args, mini_data_dir, timeout=300):
     env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
                OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                          text=True, capture_output=True, timeout=timeout)
+    return run_tool(args, ROOT, env, timeout=timeout)
 
 
 def _last_line(text):

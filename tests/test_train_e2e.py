@@ -11,6 +11,7 @@ import torch
 
 from conftest import (ROOT, as_a_user_runs_it, check_user_hooks_ran,
                       free_port)
+from forked_tool import run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +32,10 @@ def _run(args, mini_data_dir, timeout=300, torchrun=False, env_extra=None):
                PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests',
                                                            'support')]))
     env.update(env_extra or {})
-    launcher = ([sys.executable, '-m', 'torch.distributed.run',
-                 '--nproc_per_node=2', f'--master_port={free_port()}']
-                if torchrun else [sys.executable])
+    if not torchrun:  # a forked, pre-imported child (forked_tool.py)
+        return run_tool(args, ROOT, env, timeout=timeout)
+    launcher = [sys.executable, '-m', 'torch.distributed.run',
+                '--nproc_per_node=2', f'--master_port={free_port()}']
     return subprocess.run(launcher + args, cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=timeout)
 
