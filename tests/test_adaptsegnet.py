@@ -6,7 +6,6 @@ uninterrupted run) is the method check's (test_method_check.py); a SIGKILL
 and --resume of AdaptSegNet, test_adversarial_ddp.py's."""
 import copy
 import math
-import os
 import os.path as osp
 
 import pytest
@@ -18,7 +17,7 @@ from clst_mmseg.models.discriminators import (AdversarialLoss,
                                               FCDiscriminator, gan_loss)
 from clst_mmseg.models.segmentors.adaptsegnet import with_auxiliary_head
 from conftest import ROOT
-from forked_tool import run_tool
+from test_train_e2e import _run
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import PixelData
@@ -362,14 +361,11 @@ FAST = [
 
 
 def _tools():
-    """Runs a tool in a subprocess (one thread, the session's mini data,
-    tests/support importable for the kill hook)."""
+    """Runs a tool as test_train_e2e's runs do (one thread, the session's
+    mini data, tests/support importable for the kill hook)."""
 
     def run(args, mini_data_dir, timeout=600):
-        env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
-                   OMP_NUM_THREADS='1',
-                   PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
-        return run_tool(args, ROOT, env, timeout=timeout)
+        return _run(args, mini_data_dir, timeout=timeout)
 
     return run
 

@@ -4,7 +4,6 @@ mixed loss on hand-checkable cases; one short run of the tools (slow).
 Resume equivalence, teacher and step included, is the method check's
 (tests/test_method_check.py, every method)."""
 import math
-import os
 import os.path as osp
 
 import pytest
@@ -15,7 +14,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.models.segmentors.dacs import EMATeacher, pixel_weighted_ce
 from clst_mmseg.models.utils.classmix import class_mix_masks, mix
 from conftest import ROOT
-from forked_tool import run_tool
+from test_train_e2e import _run
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -243,13 +242,6 @@ FAST = [
     'default_hooks.logger.interval=1', 'train_dataloader.batch_size=4',
     'randomness.seed=3'
 ]
-
-
-def _run(args, mini_data_dir):
-    env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
-               OMP_NUM_THREADS='1',
-               PYTHONPATH=osp.join(ROOT, 'tests', 'support'))
-    return run_tool(args, ROOT, env, timeout=300)
 
 
 def _train(work_dir, mini_data_dir, config='configs/dacs/mini.py',

@@ -6,7 +6,6 @@ tools (slow). Resume equivalence (student, teacher, step, optimizer) is the
 method check's for every method (test_method_check.py); a SIGKILL and
 --resume of DAFormer, test_daformer_ddp.py's."""
 import math
-import os
 import os.path as osp
 
 import pytest
@@ -26,7 +25,7 @@ from clst_mmseg.models.utils.classmix import class_mix_masks
 from clst_mmseg.models.utils.head_features import capture_classifier_input
 from clst_mmseg.models.utils.masking import block_mask, mask_image
 from conftest import ROOT
-from forked_tool import run_tool
+from test_train_e2e import _run as _run_tool
 
 register_all_modules()
 
@@ -334,11 +333,7 @@ FAST = [
 
 
 def _run(args, mini_data_dir):
-    env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
-               OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests',
-                                                          'support')]))
-    return run_tool(args, ROOT, env, timeout=600)
+    return _run_tool(args, mini_data_dir, timeout=600)
 
 
 def _train(work_dir, mini_data_dir, config, extra=()):

@@ -3,7 +3,6 @@ selection): the pseudo-label loss, the running class thresholds on a known
 confidence histogram, the portion ramp, the warm-up, and short runs of the
 tools (CBST as released included)."""
 import math
-import os
 import os.path as osp
 
 import pytest
@@ -13,7 +12,7 @@ import clst_mmseg  # noqa: F401  (compat layer before mmseg)
 from clst_mmseg.models.segmentors.self_training import (SelfTraining,
                                                         pseudo_label_ce)
 from conftest import ROOT
-from forked_tool import run_tool
+from test_train_e2e import _run
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
@@ -168,12 +167,6 @@ def test_bad_selection_config(cfg, match):
 def test_bad_warmup():
     with pytest.raises(ValueError, match='warmup_iters'):
         _build(warmup_iters=-1)
-
-
-def _run(args, mini_data_dir):
-    env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
-               OMP_NUM_THREADS='1', PYTHONPATH=ROOT)  # this checkout's code
-    return run_tool(args, ROOT, env, timeout=300)
 
 
 @pytest.mark.slow

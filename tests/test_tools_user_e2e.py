@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import ROOT
-from forked_tool import run_tool
+from test_train_e2e import _run
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +20,6 @@ FAST = [
     'param_scheduler.0.end=4', 'default_hooks.checkpoint.interval=4',
     'train_dataloader.batch_size=2'
 ]
-
-
-def _run(args, mini_data_dir, timeout=300):
-    env = dict(os.environ, CLST_MMSEG_DATA_DIR=mini_data_dir,
-               OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    return run_tool(args, ROOT, env, timeout=timeout)
 
 
 def _last_line(text):

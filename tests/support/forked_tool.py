@@ -54,9 +54,8 @@ def _fresh_globals(env: dict) -> None:
     threads = env.get('OMP_NUM_THREADS')
     if threads:
         torch.set_num_threads(int(threads))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else
-                      signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _child(argv, cwd, env, out_fd, err_fd) -> None:
@@ -78,10 +77,6 @@ def _child(argv, cwd, env, out_fd, err_fd) -> None:
                                       line_buffering=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False),
                                       line_buffering=True)
-        from mmengine.utils import progressbar
-        init = progressbar.ProgressBar.__init__
-        init.__defaults__ = tuple(sys.stdout if hasattr(v, 'write') else v
-                                  for v in init.__defaults__)
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
